@@ -1,0 +1,127 @@
+import { mkdir } from "node:fs/promises";
+import { Code, ConnectError } from "@connectrpc/connect";
+import { PGlite } from "@electric-sql/pglite";
+import { PGLiteSocketServer } from "@electric-sql/pglite-socket";
+import pg from "pg";
+import type { Logger } from "pino";
+
+/** A pool of `pg` connections to PostgreSQL or to the embedded PGlite. */
+export interface RelationalStore {
+  readonly pool: pg.Pool;
+  readonly kind: "postgres" | "embedded";
+  close(): Promise<void>;
+}
+
+export interface RelationalStoreOptions {
+  /** `postgres://…`; unset → embedded PGlite served over the Postgres wire protocol. */
+  readonly url?: string | undefined;
+  /** Where embedded data persists; unset → in memory (tests). */
+  readonly dataDir?: string | undefined;
+  /** Postgres schema to use on a real server (created if missing), so suites can share one; the embedded store has its own database and ignores it. */
+  readonly schema?: string | undefined;
+  /** Largest pool for a real server; default 10. Embedded always uses 1. */
+  readonly maxConnections?: number | undefined;
+  readonly logger?: Logger | undefined;
+}
+
+/**
+ * Opens the relational store chosen by URL (DESIGN.md "State"). The embedded
+ * store is real PostgreSQL compiled to WASM (PGlite), reached through the same
+ * `pg` driver and SQL as production, over a loopback socket. PGlite serves one
+ * session, so the embedded pool holds exactly one connection: transactions
+ * stay isolated because they never interleave.
+ */
+export async function openRelationalStore(opts: RelationalStoreOptions): Promise<RelationalStore> {
+  if (opts.url) {
+    if (opts.schema) await ensureSchema(opts.url, opts.schema);
+    const pool = createPool(opts.url, opts.maxConnections ?? 10, opts.schema);
+    opts.logger?.info({ store: "postgres" }, "relational store: PostgreSQL");
+    return { pool, kind: "postgres", close: () => pool.end() };
+  }
+  if (opts.dataDir) await mkdir(opts.dataDir, { recursive: true });
+  const db = await PGlite.create(opts.dataDir ? { dataDir: opts.dataDir } : {});
+  // The pool uses one connection at a time; the server admits a few so a
+  // connection the pool replaces (pg drops a client after a failed query) can
+  // be re-opened before the old socket has finished closing.
+  const server = new PGLiteSocketServer({ db, host: "127.0.0.1", port: 0, maxConnections: 4 });
+  await server.start();
+  const pool = createPool(`postgres://postgres@${server.getServerConn()}/postgres`, 1, undefined);
+  opts.logger?.info({ store: "embedded", dataDir: opts.dataDir ?? "(memory)" },
+    "relational store: embedded PGlite (set DATABASE_URL to use PostgreSQL)");
+  return {
+    pool,
+    kind: "embedded",
+    async close() {
+      await pool.end();
+      await server.stop();
+      await db.close();
+    },
+  };
+}
+
+function createPool(url: string, max: number, schema: string | undefined): pg.Pool {
+  const pool = new pg.Pool({
+    connectionString: url,
+    max,
+    connectionTimeoutMillis: 5_000,
+    idleTimeoutMillis: 30_000,
+    ...(schema ? { options: `-c search_path=${quoteIdent(schema)}` } : {}),
+  });
+  // An idle client losing its server must not crash the process; the next
+  // query reports UNAVAILABLE through pgError.
+  pool.on("error", () => undefined);
+  return pool;
+}
+
+async function ensureSchema(url: string, schema: string): Promise<void> {
+  const client = new pg.Client({ connectionString: url, connectionTimeoutMillis: 5_000 });
+  await client.connect();
+  try {
+    await client.query(`CREATE SCHEMA IF NOT EXISTS ${quoteIdent(schema)}`);
+  } finally {
+    await client.end();
+  }
+}
+
+/** Quotes an SQL identifier. */
+export function quoteIdent(name: string): string {
+  return `"${name.replaceAll('"', '""')}"`;
+}
+
+/** Runs `fn` in one transaction on one connection; rolls back if it throws. */
+export async function withTransaction<T>(pool: pg.Pool, fn: (client: pg.PoolClient) => Promise<T>): Promise<T> {
+  const client = await pool.connect().catch((err: unknown) => { throw pgError(err); });
+  try {
+    await client.query("BEGIN");
+    const result = await fn(client);
+    await client.query("COMMIT");
+    return result;
+  } catch (err) {
+    await client.query("ROLLBACK").catch(() => undefined);
+    throw err;
+  } finally {
+    client.release();
+  }
+}
+
+const unavailableErrnos = new Set(["ECONNREFUSED", "ECONNRESET", "ETIMEDOUT", "EPIPE", "ENOTFOUND", "EHOSTUNREACH"]);
+
+/**
+ * The one mapping from `pg` driver errors to Connect codes: unique violation →
+ * ALREADY_EXISTS, foreign key → FAILED_PRECONDITION, serialization or deadlock
+ * → ABORTED, connection loss or shutdown → UNAVAILABLE, anything else →
+ * INTERNAL. A ConnectError passes through unchanged.
+ */
+export function pgError(err: unknown, what = "database"): ConnectError {
+  if (err instanceof ConnectError) return err;
+  const e = err as { code?: string; message?: string };
+  const code = e.code ?? "";
+  if (code === "23505") return new ConnectError(`${what} already exists`, Code.AlreadyExists, undefined, undefined, err);
+  if (code === "23503") return new ConnectError(`${what} refers to a missing record`, Code.FailedPrecondition, undefined, undefined, err);
+  if (code === "40001" || code === "40P01") return new ConnectError("conflicting concurrent update, retry", Code.Aborted, undefined, undefined, err);
+  if (unavailableErrnos.has(code) || code.startsWith("08") || code === "57P01" || code === "57P03"
+    || /timeout exceeded when trying to connect|Connection terminated/i.test(e.message ?? "")) {
+    return new ConnectError("database unavailable", Code.Unavailable, undefined, undefined, err);
+  }
+  return new ConnectError("internal error", Code.Internal, undefined, undefined, err);
+}
