@@ -176,6 +176,8 @@ function streamHandler(
         if (!writable.write(msg)) await Promise.race([once(writable, "drain"), once(ctx.signal, "abort")]);
         if (ctx.signal.aborted) break;
       }
+      // A stream ended by shutdown tells its client to reconnect elsewhere.
+      if (shutdown.aborted) throw shutdown.reason;
       if (!headerSent) sendHeader(call, ctx);
       writable.end(metadataFromHeaders(ctx.responseTrailer));
     };
