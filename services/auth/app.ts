@@ -38,7 +38,7 @@ export async function startAuthService(config: AuthConfig, logger: Logger, overr
   const now = overrides.now ?? (() => new Date());
   const db = await openRelationalStore({
     url: config.DATABASE_URL, dataDir: config.DATABASE_URL ? undefined : join(config.DATA_DIR, "auth", "pg"),
-    schema: "auth", logger,
+    schema: config.DATABASE_SCHEMA, logger,
   });
   try {
     const applied = await migrate(db.pool, "auth", await loadMigrations(migrationsDir));

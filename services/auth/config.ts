@@ -19,6 +19,7 @@ export const AuthEnv = z.object({
   ...commonEnv,
   AUTH_PORT: port.default(50051),
   DATABASE_URL: optionalEnv(z.string().regex(/^postgres(ql)?:\/\//, "must be a postgres:// URL")),
+  DATABASE_SCHEMA: z.string().regex(/^[a-z_][a-z0-9_]{0,62}$/, "must be a lower-case SQL identifier").default("auth"),
   DATA_DIR: z.string().default(".data"),
   JWT_ISSUER: z.string().min(1).default("mesh-auth"),
   JWT_AUDIENCE: z.string().min(1).default("mesh"),

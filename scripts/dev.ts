@@ -1,0 +1,48 @@
+import { spawn, type ChildProcess } from "node:child_process";
+import { join } from "node:path";
+
+/**
+ * `npm start`: runs every process of the mesh with embedded stores (no
+ * servers needed), prefixes their output, and stops them all on Ctrl-C or
+ * SIGTERM. Later processes (project, logging, analytics, gateway) join the
+ * list as they are built.
+ */
+const processes = [
+  { name: "auth", entry: "services/auth/main.ts" },
+];
+
+const root = join(import.meta.dirname, "..");
+const tsx = join(root, "node_modules", ".bin", "tsx");
+const children = new Map<string, ChildProcess>();
+let stopping = false;
+
+for (const p of processes) {
+  const child = spawn(tsx, [p.entry], { cwd: root, env: process.env, stdio: ["ignore", "pipe", "pipe"] });
+  children.set(p.name, child);
+  const prefix = (chunk: Buffer) => chunk.toString().split("\n").filter(Boolean).map((l) => `[${p.name}] ${l}\n`).join("");
+  child.stdout.on("data", (c: Buffer) => process.stdout.write(prefix(c)));
+  child.stderr.on("data", (c: Buffer) => process.stderr.write(prefix(c)));
+  child.on("exit", (code, signal) => {
+    children.delete(p.name);
+    if (!stopping) {
+      process.stderr.write(`[dev] ${p.name} exited (${signal ?? code}); stopping the others\n`);
+      stop(code ?? 1);
+    } else if (children.size === 0) {
+      process.exit(0);
+    }
+  });
+}
+
+function stop(code = 0): void {
+  if (stopping) return;
+  stopping = true;
+  for (const child of children.values()) child.kill("SIGTERM");
+  if (children.size === 0) process.exit(code);
+  setTimeout(() => {
+    for (const child of children.values()) child.kill("SIGKILL");
+    process.exit(code || 1);
+  }, 15_000).unref();
+}
+
+process.on("SIGINT", () => stop());
+process.on("SIGTERM", () => stop());
