@@ -5,7 +5,7 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { ErrorInfoSchema } from "../../gen/google/rpc/error_details_pb.js";
 import { fieldViolationsOf } from "../../lib/errors.js";
 import { startAuthHarness, type AuthHarness } from "../support/auth-harness.js";
-import { healthCheck, reflectFiles, reflectServices } from "../support/grpc-generic.js";
+import { callWithProto, healthCheck, reflectFiles, reflectServices } from "../support/grpc-generic.js";
 import { describeWithServer } from "../support/integration.js";
 
 const password = "correct horse 1";
@@ -57,6 +57,17 @@ function authSuite(store: string, databaseUrl: () => string | undefined) {
       expect(login.expiresIn).toBe(900);
       const profile = await h.client.getProfile({}, bearer(login.accessToken));
       expect(profile.user).toMatchObject({ id: reg.user?.id, email: address, name: "Ann", roles: ["user"] });
+    });
+
+    it("serves a plain grpc-js client that knows only proto/ (register, login, profile)", async () => {
+      const address = email();
+      const call = (method: string, req: object, md?: Record<string, string>) =>
+        callWithProto(h.address, "mesh/auth/v1/auth.proto", "mesh.auth.v1.AuthService", method, req, md);
+      await call("Register", { email: address, password, name: "Polly" });
+      const login = await call("Login", { email: address, password });
+      expect(login.token_type).toBe("Bearer");
+      const profile = await call("GetProfile", {}, { authorization: `Bearer ${login.access_token as string}` });
+      expect((profile.user as { email: string }).email).toBe(address);
     });
 
     it("refuses a second registration of the same email with ALREADY_EXISTS", async () => {

@@ -13,8 +13,10 @@ const reflectionProto = join(dirname(require.resolve("@grpc/reflection/package.j
 
 type Ctor = new (address: string, creds: grpc.ChannelCredentials) => grpc.Client & Record<string, (...args: unknown[]) => unknown>;
 
+const includeDirs = [join(import.meta.dirname, "../../proto"), dirname(require.resolve("google-proto-files/package.json"))];
+
 function load(file: string, service: string): Ctor {
-  const pkg = grpc.loadPackageDefinition(loadSync(file, { keepCase: true, longs: String, enums: String, defaults: true }));
+  const pkg = grpc.loadPackageDefinition(loadSync(file, { keepCase: true, longs: String, enums: String, defaults: true, includeDirs }));
   const parts = service.split(".");
   let node: unknown = pkg;
   for (const p of parts) node = (node as Record<string, unknown>)[p];
@@ -56,6 +58,26 @@ async function reflect(address: string, request: object): Promise<Record<string,
       call.on("data", (msg) => { resolve(msg); call.end(); });
       call.on("error", reject);
       call.write(request);
+    });
+  } finally {
+    client.close();
+  }
+}
+
+/**
+ * One unary call made the way any gRPC stack would: the service's `.proto`
+ * from `proto/` loaded at run time, no generated code of the mesh involved.
+ */
+export async function callWithProto(address: string, protoFile: string, service: string, method: string,
+  request: object, metadata: Record<string, string> = {}): Promise<Record<string, unknown>> {
+  const Service = load(protoFile, service);
+  const client = new Service(address, grpc.credentials.createInsecure());
+  const md = new grpc.Metadata();
+  for (const [k, v] of Object.entries(metadata)) md.set(k, v);
+  try {
+    return await new Promise((resolve, reject) => {
+      client[method]!(request, md, { deadline: Date.now() + 10_000 },
+        (err: Error | null, res: Record<string, unknown>) => (err ? reject(err) : resolve(res)));
     });
   } finally {
     client.close();
