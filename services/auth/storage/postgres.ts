@@ -61,7 +61,9 @@ function bind(pool: pg.Pool, db: Queryable): AuthStore {
       await q(`INSERT INTO refresh_tokens (token_hash, family_id, user_id, created_at, expires_at)
         VALUES ($1,$2,$3,$4,$5)`, [t.tokenHash, t.familyId, t.userId, t.createdAt, t.expiresAt], "refresh token");
     },
-    rotateRefreshToken: (tokenHash, now) => store.transaction((tx) => rotate(tx, q, tokenHash, now)),
+    rotateRefreshToken: (tokenHash, now) => (inTx
+      ? rotate(store, q, tokenHash, now)
+      : withTransaction(pool, (client) => bind(pool, client).rotateRefreshToken(tokenHash, now))),
     async getRefreshToken(tokenHash) {
       const { rows } = await q<RefreshRow>("SELECT * FROM refresh_tokens WHERE token_hash = $1", [tokenHash]);
       return rows[0] && { ...toRefresh(rows[0]), revoked: rows[0].revoked_at !== null };
@@ -79,6 +81,11 @@ function bind(pool: pg.Pool, db: Queryable): AuthStore {
     },
 
     async revokeAccessToken(jti, expiresAt, now) {
+      if (!inTx) return withTransaction(pool, (client) => bind(pool, client).revokeAccessToken(jti, expiresAt, now));
+      // Readers page by sequence, so sequences must become visible in order:
+      // this lock, held until commit, serializes revocations so none commits
+      // with a lower sequence after a reader has passed it.
+      await q("SELECT pg_advisory_xact_lock(hashtext('mesh.auth.revoked_access_tokens'))");
       await q(`INSERT INTO revoked_access_tokens (jti, expires_at, revoked_at) VALUES ($1,$2,$3)
         ON CONFLICT (jti) DO NOTHING`, [jti, expiresAt, now]);
     },
@@ -129,7 +136,7 @@ function bind(pool: pg.Pool, db: Queryable): AuthStore {
 
     async listSigningKeys() {
       const { rows } = await q<{ kid: string; alg: string; private_jwk: Record<string, unknown>; public_jwk: Record<string, unknown>; created_at: Date }>(
-        "SELECT * FROM signing_keys ORDER BY created_at");
+        "SELECT * FROM signing_keys ORDER BY created_at, kid");
       return rows.map((r): SigningKeyRecord => ({ kid: r.kid, alg: r.alg, privateJwk: r.private_jwk, publicJwk: r.public_jwk, createdAt: r.created_at }));
     },
     async insertSigningKey(k) {
