@@ -7,12 +7,13 @@ import { fieldViolationsOf } from "../../lib/errors.js";
 import { startAuthHarness, type AuthHarness } from "../support/auth-harness.js";
 import { callWithProto, healthCheck, reflectFiles, reflectServices } from "../support/grpc-generic.js";
 import { describeWithServer } from "../support/integration.js";
+import { rejectionOf } from "../support/rejection.js";
 
 const password = "correct horse 1";
 
 /** Code and ErrorInfo reason of a failed call. */
 async function failure(call: Promise<unknown>): Promise<{ code: Code; reason: string; message: string; err: ConnectError }> {
-  const err = ConnectError.from(await call.then(() => { throw new Error("call succeeded"); }, (e: unknown) => e));
+  const err = await rejectionOf(call);
   return { code: err.code, reason: err.findDetails(ErrorInfoSchema)[0]?.reason ?? "", message: err.rawMessage, err };
 }
 

@@ -13,6 +13,7 @@ import { createAuthDomain, normalizeEmail, type AuthDomain, type AuthSettings } 
 import { loadStoredKeyring, type Keyring, type StoredKeyringOptions } from "./keyring.js";
 import { createArgon2Hasher, type PasswordHasher } from "./passwords.js";
 import { sha256Hex } from "./secrets.js";
+import { rejectionOf } from "../../../test/support/rejection.js";
 
 // Fake clock: only the tests move it, and only forward.
 let t = new Date("2026-01-01T00:00:00Z");
@@ -43,15 +44,6 @@ function countingHasher(inner: PasswordHasher) {
 
 const newEmail = () => `user-${randomUUID()}@example.test`;
 
-/** The ConnectError `call` rejects with; fails the test when it resolves. */
-async function rejectionOf(call: Promise<unknown>): Promise<ConnectError> {
-  try {
-    await call;
-  } catch (err) {
-    return ConnectError.from(err);
-  }
-  throw new Error("expected the call to fail, but it succeeded");
-}
 
 const reasonOf = (err: ConnectError) => err.findDetails(ErrorInfoSchema)[0]?.reason;
 const fieldsOf = (err: ConnectError) => fieldViolationsOf(err).map((v) => v.field);

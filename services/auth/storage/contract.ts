@@ -2,6 +2,7 @@ import { createHash, randomUUID } from "node:crypto";
 import { Code, ConnectError } from "@connectrpc/connect";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import type { AuthStore, RefreshTokenRecord, SigningKeyRecord, UserRecord } from "./port.js";
+import { rejectionOf } from "../../../test/support/rejection.js";
 
 /** A fresh, migrated, empty store and how to dispose of it. */
 export interface OpenedAuthStore {
@@ -36,15 +37,6 @@ function makeSigningKey(overrides: Partial<SigningKeyRecord> = {}): SigningKeyRe
   return { kid, alg: "EdDSA", privateJwk: { ...pub, d: `d-${kid}`, key_ops: ["sign"] }, publicJwk: pub, createdAt: at(0), ...overrides };
 }
 
-/** The ConnectError `call` rejects with; fails the test when it resolves. */
-async function rejectionOf(call: Promise<unknown>): Promise<ConnectError> {
-  try {
-    await call;
-  } catch (err) {
-    return ConnectError.from(err);
-  }
-  throw new Error("expected the call to fail, but it succeeded");
-}
 
 /**
  * The AuthStore contract (services/auth/storage/port.ts), run against every
