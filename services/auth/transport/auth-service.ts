@@ -1,7 +1,7 @@
-import { setTimeout as sleep } from "node:timers/promises";
 import { create } from "@bufbuild/protobuf";
 import { timestampFromDate } from "@bufbuild/protobuf/wkt";
 import type { ServiceImpl } from "@connectrpc/connect";
+import { followFeed } from "../../../lib/event-feed.js";
 import { AuthService, UserSchema, type User as UserMessage } from "../../../gen/mesh/auth/v1/auth_pb.js";
 import type { AuthDomain, Session, User } from "../domain/auth-domain.js";
 import { callerOf } from "./authenticate.js";
@@ -68,13 +68,12 @@ export function createAuthServiceImpl(domain: AuthDomain): ServiceImpl<typeof Au
       return { tokens: tokens.map((t) => ({ jti: t.jti, expiresAt: timestampFromDate(t.expiresAt), sequence: t.sequence })) };
     },
     async *watchRevokedTokens(req, ctx) {
-      let after = req.afterSequence;
-      while (!ctx.signal.aborted) {
-        for (const t of await domain.listRevokedTokens(after, 1000)) {
-          after = t.sequence;
-          yield { token: { jti: t.jti, expiresAt: timestampFromDate(t.expiresAt), sequence: t.sequence } };
-        }
-        await sleep(WATCH_POLL_MS, undefined, { signal: ctx.signal }).catch(() => undefined);
+      const feed = followFeed({
+        after: req.afterSequence, signal: ctx.signal, intervalMs: WATCH_POLL_MS,
+        read: (after, limit) => domain.listRevokedTokens(after, limit), versionOf: (t) => t.sequence,
+      });
+      for await (const t of feed) {
+        yield { token: { jti: t.jti, expiresAt: timestampFromDate(t.expiresAt), sequence: t.sequence } };
       }
     },
   };
