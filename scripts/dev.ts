@@ -9,6 +9,7 @@ import { join } from "node:path";
  */
 const processes = [
   { name: "auth", entry: "services/auth/main.ts" },
+  { name: "project", entry: "services/project/main.ts" },
 ];
 
 const root = join(import.meta.dirname, "..");

@@ -436,7 +436,7 @@ export type CreateApiKeyResponse = Message<"mesh.project.v1.CreateApiKeyResponse
   id: string;
 
   /**
-   * The plaintext key: "gw_" and 43 base64url characters (256 random bits).
+   * The plaintext key: "gw_" and 43 base62 characters (256 random bits).
    * Shown once; it cannot be recovered later.
    *
    * @generated from field: string key = 2;
