@@ -33,7 +33,11 @@ export function createApiKeysDomain(deps: DomainDeps & { readonly usage: UsageRe
       await ownedProject(store, caller, projectId);
       const { key, prefix, hash } = generateApiKey();
       const record: ApiKeyRecord = { id: deps.newId(), projectId, keyHash: hash, prefix, name, expiresAt: input.expiresAt, createdAt: now() };
-      await store.insertApiKey(record);
+      await store.insertApiKey(record).catch((err: unknown) => {
+        // The project was deleted between the check above and the insert.
+        if (ConnectError.from(err).code === Code.FailedPrecondition) throw new ConnectError("project not found", Code.NotFound);
+        throw err;
+      });
       return { ...record, key };
     },
 

@@ -17,8 +17,8 @@ export interface DomainDeps {
 const sorts: Record<string, ProjectSort> = { createdAt: "created_at", updatedAt: "updated_at", name: "name" };
 const MAX_DESCRIPTION = 1000;
 
-function checkDescription(v: ReturnType<typeof createViolations>, description: string): string {
-  if (description.length > MAX_DESCRIPTION) v.add("description", `must be at most ${MAX_DESCRIPTION} characters`);
+function checkDescription(v: ReturnType<typeof createViolations>, description: string, field = "description"): string {
+  if (description.length > MAX_DESCRIPTION) v.add(field, `must be at most ${MAX_DESCRIPTION} characters`);
   return description;
 }
 
@@ -87,7 +87,7 @@ export function createProjectsDomain(deps: DomainDeps) {
       }
       const patch: { name?: string; description?: string } = {};
       if (mask.has("name")) patch.name = nameOf(v, "project.name", input.name);
-      if (mask.has("description")) patch.description = checkDescription(v, input.description);
+      if (mask.has("description")) patch.description = checkDescription(v, input.description, "project.description");
       v.throwIfAny();
       const project = await ownedProject(store, caller, id);
       if (mask.size === 0) return project;
@@ -104,6 +104,9 @@ export function createProjectsDomain(deps: DomainDeps) {
     async delete(caller: Caller, id: string): Promise<void> {
       await ownedProject(store, caller, id);
       await store.transaction(async (tx) => {
+        // Locked first: a key created concurrently either commits before
+        // (and is announced below) or fails on the deleted project.
+        if (!(await tx.lockProject(id))) throw new ConnectError("project not found", Code.NotFound);
         const at = now();
         for (const key of await tx.unrevokedKeysOfProject(id)) {
           await tx.appendKeyEvent({ kind: "project_deleted", keyId: key.id, keyHash: key.keyHash, projectId: id, occurredAt: at });

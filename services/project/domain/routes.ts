@@ -39,7 +39,7 @@ function checkFields(v: ReturnType<typeof createViolations>, f: RouteFields, pre
   if (f.rateLimit !== undefined && (f.rateLimit < 1 || f.rateLimit > MAX_RATE_LIMIT)) {
     v.add(`${prefix}rate_limit`, `must be between 1 and ${MAX_RATE_LIMIT} requests per minute`);
   }
-  if (f.cacheTtlSeconds !== undefined && f.cacheTtlSeconds > MAX_CACHE_TTL) {
+  if (f.cacheTtlSeconds !== undefined && (f.cacheTtlSeconds < 0 || f.cacheTtlSeconds > MAX_CACHE_TTL)) {
     v.add(`${prefix}cache_ttl_seconds`, `must be between 0 and ${MAX_CACHE_TTL}`);
   }
   return { ...f, method };
@@ -78,11 +78,18 @@ export function createRoutesDomain(deps: DomainDeps) {
     throw new ConnectError("route config not found", Code.NotFound);
   }
 
-  async function commit(before: RouteRecord | undefined, write: (tx: ProjectStore) => Promise<RouteRecord | undefined>) {
+  /**
+   * Runs `write` in one transaction with the route locked, so concurrent
+   * changes apply one after the other, each to the current row; announces
+   * the change to watchers only if it happened.
+   */
+  async function change(id: string | undefined, write: (tx: ProjectStore, current: RouteRecord | undefined) => Promise<RouteRecord | undefined>) {
     let changed = false;
     const result = await store.transaction(async (tx) => {
-      const after = await write(tx);
-      changed = await announce(tx, before, after, now());
+      const current = id === undefined ? undefined : await tx.lockRoute(id);
+      if (id !== undefined && !current) throw new ConnectError("route config not found", Code.NotFound);
+      const after = await write(tx, current);
+      changed = await announce(tx, current, after, now());
       return after;
     });
     if (changed) deps.events.notify();
@@ -97,7 +104,7 @@ export function createRoutesDomain(deps: DomainDeps) {
       await ownedProject(store, caller, projectId);
       const at = now();
       const route: RouteRecord = { ...fields, id: deps.newId(), projectId, createdAt: at, updatedAt: at };
-      await commit(undefined, async (tx) => {
+      await change(undefined, async (tx) => {
         await tx.insertRoute(route).catch(duplicate);
         return route;
       });
@@ -123,27 +130,29 @@ export function createRoutesDomain(deps: DomainDeps) {
       const v = createViolations();
       const mask = maskOf(v, maskPaths, EDITABLE);
       v.throwIfAny();
-      const before = await ownedRoute(caller, id);
+      await ownedRoute(caller, id);
       const sent = (path: (typeof EDITABLE)[number], key: keyof RouteFields) => (mask.size > 0
         ? mask.has(path)
         : input[key] !== undefined && input[key] !== "" && input[key] !== false);
-      const merged = checkFields(v, {
-        method: sent("method", "method") ? input.method ?? "" : before.method,
-        path: sent("path", "path") ? input.path ?? "" : before.path,
-        service: sent("service", "service") ? input.service ?? "" : before.service,
-        rateLimit: sent("rate_limit", "rateLimit") ? input.rateLimit : before.rateLimit,
-        cacheTtlSeconds: sent("cache_ttl_seconds", "cacheTtlSeconds") ? input.cacheTtlSeconds : before.cacheTtlSeconds,
-        active: sent("active", "active") ? input.active ?? false : before.active,
-      }, "route.");
-      v.throwIfAny();
-      const updated = await commit(before, (tx) => tx.updateRoute({ ...before, ...merged, updatedAt: now() }).catch(duplicate));
-      if (!updated) throw new ConnectError("route config not found", Code.NotFound);
-      return updated;
+      const updated = await change(id, (tx, before) => {
+        const current = before!;
+        const merged = checkFields(v, {
+          method: sent("method", "method") ? input.method ?? "" : current.method,
+          path: sent("path", "path") ? input.path ?? "" : current.path,
+          service: sent("service", "service") ? input.service ?? "" : current.service,
+          rateLimit: sent("rate_limit", "rateLimit") ? input.rateLimit : current.rateLimit,
+          cacheTtlSeconds: sent("cache_ttl_seconds", "cacheTtlSeconds") ? input.cacheTtlSeconds : current.cacheTtlSeconds,
+          active: sent("active", "active") ? input.active ?? false : current.active,
+        }, "route.");
+        v.throwIfAny();
+        return tx.updateRoute({ ...current, ...merged, updatedAt: now() }).catch(duplicate);
+      });
+      return updated!;
     },
 
     async delete(caller: Caller, id: string): Promise<void> {
-      const before = await ownedRoute(caller, id);
-      await commit(before, async (tx) => {
+      await ownedRoute(caller, id);
+      await change(id, async (tx) => {
         await tx.deleteRoute(id);
         return undefined;
       });

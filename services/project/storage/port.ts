@@ -76,6 +76,8 @@ export interface ProjectStore {
   /** Projects of `ownerId` (all when undefined), sorted, with a stable tie-break on id. */
   listProjects(q: { ownerId?: string | undefined; sort: ProjectSort; order: "asc" | "desc"; offset: number; limit: number }): Promise<Page<ProjectRecord>>;
   updateProject(id: string, patch: { name?: string; description?: string }, now: Date): Promise<ProjectRecord | undefined>;
+  /** Inside a transaction: the project, locked against concurrent change until commit. */
+  lockProject(id: string): Promise<ProjectRecord | undefined>;
   /** Deletes the project with its keys and route configs; false when absent. */
   deleteProject(id: string): Promise<boolean>;
 
@@ -99,6 +101,8 @@ export interface ProjectStore {
 
   insertRoute(r: RouteRecord): Promise<void>;
   getRoute(id: string): Promise<RouteRecord | undefined>;
+  /** Inside a transaction: the route config, locked against concurrent change until commit. */
+  lockRoute(id: string): Promise<RouteRecord | undefined>;
   /** Route configs of a project, oldest first. */
   listRoutes(projectId: string, offset: number, limit: number): Promise<Page<RouteRecord>>;
   /** Replaces the editable fields (method, path, service, limits, active). */

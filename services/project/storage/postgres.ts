@@ -89,6 +89,10 @@ function bind(pool: pg.Pool, db: Queryable): ProjectStore {
         updated_at = $4 WHERE id = $1 RETURNING *`, [id, patch.name ?? null, patch.description ?? null, now], "project");
       return rows[0] && toProject(rows[0]);
     },
+    async lockProject(id) {
+      const { rows } = await q<ProjectRow>("SELECT * FROM projects WHERE id = $1 FOR UPDATE", [id]);
+      return rows[0] && toProject(rows[0]);
+    },
     async deleteProject(id) {
       return ((await q("DELETE FROM projects WHERE id = $1", [id])).rowCount ?? 0) > 0;
     },
@@ -146,6 +150,10 @@ function bind(pool: pg.Pool, db: Queryable): ProjectStore {
     },
     async getRoute(id) {
       const { rows } = await q<RouteRow>("SELECT * FROM route_configs WHERE id = $1", [id]);
+      return rows[0] && toRoute(rows[0]);
+    },
+    async lockRoute(id) {
+      const { rows } = await q<RouteRow>("SELECT * FROM route_configs WHERE id = $1 FOR UPDATE", [id]);
       return rows[0] && toRoute(rows[0]);
     },
     listRoutes(projectId, offset, limit) {
