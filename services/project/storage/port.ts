@@ -81,6 +81,7 @@ export interface ProjectStore {
   /** Deletes the project with its keys and route configs; false when absent. */
   deleteProject(id: string): Promise<boolean>;
 
+  /** FAILED_PRECONDITION when the project does not exist (any longer). */
   insertApiKey(k: ApiKeyRecord): Promise<void>;
   getApiKey(id: string): Promise<ApiKeyRecord | undefined>;
   /** Keys of a project, newest first. */
