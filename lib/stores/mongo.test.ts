@@ -1,0 +1,227 @@
+import { type ChildProcess, spawn } from "node:child_process";
+import { existsSync } from "node:fs";
+import { mkdir, mkdtemp, rm } from "node:fs/promises";
+import { connect, createServer, type Server, type Socket } from "node:net";
+import { homedir, tmpdir } from "node:os";
+import { join } from "node:path";
+import { Code, ConnectError } from "@connectrpc/connect";
+import {
+  MongoClient, MongoNetworkError, MongoNetworkTimeoutError, MongoServerError, MongoServerSelectionError,
+  MongoTopologyClosedError,
+} from "mongodb";
+import { pino } from "pino";
+import { afterAll, afterEach, beforeEach, describe, expect, it } from "vitest";
+import { describeWithServer, uniqueSchema } from "../../test/support/integration.js";
+import { rejectionOf } from "../../test/support/rejection.js";
+import type { DocumentDb } from "./documents.js";
+import { documentDbContract } from "./documents-contract.js";
+import { createMongoDocumentDb, mongoError } from "./mongo.js";
+import { openDocumentDb } from "./open-documents.js";
+
+// A real server (FerretDB in CI); each run gets a database of its own, dropped afterwards.
+describeWithServer("TEST_MONGO_URL", "DocumentDb on MongoDB", (url) => {
+  const dbName = uniqueSchema("docs");
+  documentDbContract("MongoDB", () => openDocumentDb({ url, dbName }));
+
+  it("openDocumentDb with a URL opens the MongoDB adapter", async () => {
+    const db = await openDocumentDb({ url, dbName });
+    expect(db.kind).toBe("mongodb");
+    await db.close();
+  });
+
+  afterAll(async () => {
+    const client = new MongoClient(url, { serverSelectionTimeoutMS: 5_000 });
+    try {
+      await client.db(dbName).dropDatabase();
+    } finally {
+      await client.close();
+    }
+  });
+});
+
+describe("mongoError", () => {
+  const serverError = (code: number, errmsg: string) => new MongoServerError({ code, errmsg, message: errmsg });
+  it.each([
+    ["duplicate key 11000", serverError(11000, "E11000 duplicate key error"), Code.AlreadyExists],
+    ["FerretDB's SQLite unique violation", serverError(1, "constraint failed: UNIQUE constraint failed: index 'x'"), Code.AlreadyExists],
+    ["server selection failure", new MongoServerSelectionError("no server", { error: undefined } as never), Code.Unavailable],
+    ["network error", new MongoNetworkError("connection reset"), Code.Unavailable],
+    ["socket timeout", new MongoNetworkTimeoutError("timed out"), Code.Unavailable],
+    ["closed client", new MongoTopologyClosedError(), Code.Unavailable],
+    ["a raw socket error", Object.assign(new Error("This socket has been ended by the other party"), { code: "EPIPE" }), Code.Unavailable],
+    ["server shutting down", serverError(91, "ShutdownInProgress"), Code.Unavailable],
+    ["not implemented", serverError(238, "$group accumulator \"$min\" is not implemented yet"), Code.Internal],
+    ["any other error", new Error("boom"), Code.Internal],
+  ])("maps %s", (_, err, code) => {
+    const mapped = mongoError(err);
+    expect(mapped.code).toBe(code);
+    expect(mapped.cause).toBe(err);
+    expect(mapped.rawMessage).not.toContain(err.message);
+  });
+  it("passes a ConnectError through", () => {
+    const err = new ConnectError("x", Code.NotFound);
+    expect(mongoError(err)).toBe(err);
+  });
+});
+
+/** A loopback port nothing listens on (free a moment ago). */
+async function closedPort(): Promise<number> {
+  const server = createServer();
+  await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
+  const { port } = server.address() as { port: number };
+  await new Promise((resolve) => server.close(resolve));
+  return port;
+}
+
+/** Runs `call`, expecting UNAVAILABLE; answers how long it took. */
+async function timedUnavailable(call: () => Promise<unknown>): Promise<number> {
+  const started = performance.now();
+  const err = await rejectionOf(call());
+  expect(err.code, String(err.cause)).toBe(Code.Unavailable);
+  return performance.now() - started;
+}
+
+describe("createMongoDocumentDb", () => {
+  it("throws INTERNAL for a malformed URL", () => {
+    expect(() => createMongoDocumentDb("mongodb://", "x")).toThrow(expect.objectContaining({ code: Code.Internal }));
+  });
+});
+
+describe("an unreachable MongoDB", () => {
+  const opened: DocumentDb[] = [];
+  afterEach(async () => {
+    await Promise.all(opened.splice(0).map((db) => db.close()));
+  });
+
+  it("fails operations with UNAVAILABLE within 5 s when nothing listens", async () => {
+    const db = createMongoDocumentDb(`mongodb://127.0.0.1:${await closedPort()}/x`, "x");
+    opened.push(db);
+    expect(await timedUnavailable(() => db.collection("c").find({}))).toBeLessThan(5_000);
+    expect(await timedUnavailable(() => db.collection("c").findOneAndUpdate({ _id: "l" }, { $set: { o: 1 } }))).toBeLessThan(5_000);
+    expect(await timedUnavailable(() => db.ping())).toBeLessThan(5_000);
+  });
+
+  it("fails operations with UNAVAILABLE within 5 s when the server accepts but never answers", async () => {
+    const sockets: Socket[] = [];
+    const silent: Server = createServer((s) => sockets.push(s));
+    await new Promise<void>((resolve) => silent.listen(0, "127.0.0.1", resolve));
+    const { port } = silent.address() as { port: number };
+    try {
+      const db = createMongoDocumentDb(`mongodb://127.0.0.1:${port}/x`, "x");
+      opened.push(db);
+      expect(await timedUnavailable(() => db.collection("c").insertMany([{ _id: "a" }]))).toBeLessThan(5_000);
+    } finally {
+      for (const s of sockets) s.destroy();
+      await new Promise((resolve) => silent.close(resolve));
+    }
+  });
+
+  it("openDocumentDb refuses to start with UNAVAILABLE naming the server", async () => {
+    const port = await closedPort();
+    const started = performance.now();
+    const err = await rejectionOf(openDocumentDb({ url: `mongodb://user:secret@127.0.0.1:${port}/x`, dbName: "x" }));
+    expect(performance.now() - started).toBeLessThan(5_000);
+    expect(err.code).toBe(Code.Unavailable);
+    expect(err.rawMessage).toContain(`127.0.0.1:${port}`);
+    expect(err.rawMessage).not.toContain("secret");
+  });
+});
+
+const ferretdbBinary = join(process.env.MESH_CACHE ?? join(homedir(), ".cache", "mesh"), "bin", "ferretdb");
+const haveFerretdb = existsSync(ferretdbBinary);
+if (!haveFerretdb && process.env.CI !== "true") {
+  process.stderr.write(`\n[skip] DocumentDb recovery: ${ferretdbBinary} is missing (scripts/infra/up.sh builds it)\n`);
+}
+
+/** Starts a FerretDB of this test's own (SQLite in `dir`) on `port` and waits until it accepts connections. */
+async function startFerretdb(dir: string, port: number): Promise<ChildProcess> {
+  await mkdir(join(dir, "data"), { recursive: true });
+  await mkdir(join(dir, "state"), { recursive: true });
+  const child = spawn(ferretdbBinary, [
+    "--handler=sqlite", `--sqlite-url=file:${dir}/data/`, `--listen-addr=127.0.0.1:${port}`, `--state-dir=${dir}/state`,
+    "--debug-addr=-", "--telemetry=disable", "--log-level=error",
+  ], { stdio: "ignore" });
+  const deadline = Date.now() + 15_000;
+  while (!(await accepts(port))) {
+    if (child.exitCode !== null || Date.now() > deadline) throw new Error(`FerretDB did not start on port ${port}`);
+    await new Promise((resolve) => setTimeout(resolve, 100));
+  }
+  return child;
+}
+
+function accepts(port: number): Promise<boolean> {
+  return new Promise((resolve) => {
+    const s = connect(port, "127.0.0.1", () => { s.destroy(); resolve(true); });
+    s.on("error", () => resolve(false));
+  });
+}
+
+async function stop(child: ChildProcess): Promise<void> {
+  if (child.exitCode !== null || child.signalCode !== null) return;
+  const exited = new Promise((resolve) => child.once("exit", resolve));
+  child.kill("SIGKILL");
+  await exited;
+}
+
+/** Retries `call` until it succeeds or `ms` pass; answers how long it took. */
+async function untilSucceeds(call: () => Promise<unknown>, ms: number): Promise<number> {
+  const started = performance.now();
+  for (;;) {
+    try {
+      await call();
+      return performance.now() - started;
+    } catch (err) {
+      if (performance.now() - started > ms) throw err;
+      await new Promise((resolve) => setTimeout(resolve, 200));
+    }
+  }
+}
+
+describe.skipIf(!haveFerretdb && process.env.CI !== "true")("DocumentDb recovery (a FerretDB of its own)", () => {
+  let dir: string;
+  let port: number;
+  let server: ChildProcess | undefined;
+  let db: DocumentDb | undefined;
+  beforeEach(async () => {
+    dir = await mkdtemp(join(tmpdir(), "mesh-ferretdb-"));
+    port = await closedPort();
+  });
+  afterEach(async () => {
+    await db?.close();
+    if (server) await stop(server);
+    await rm(dir, { recursive: true, force: true });
+    db = server = undefined;
+  });
+
+  it("fails with UNAVAILABLE while the server is down and works again, unchanged, once it returns", { timeout: 60_000 }, async () => {
+    server = await startFerretdb(dir, port);
+    const logged: string[] = [];
+    const logger = pino({}, { write: (line: string) => logged.push(JSON.parse(line).msg) });
+    db = createMongoDocumentDb(`mongodb://127.0.0.1:${port}/recovery`, "recovery", logger);
+    const c = db.collection("c");
+    await c.insertMany([{ _id: "before", n: 1 }]);
+
+    await stop(server);
+    expect(await timedUnavailable(() => c.find({}))).toBeLessThan(5_000);
+    expect(await timedUnavailable(() => c.updateOne({ _id: "before" }, { $inc: { n: 1 } }))).toBeLessThan(5_000);
+    expect(await timedUnavailable(() => c.insertMany([{ _id: "during" }]))).toBeLessThan(5_000);
+
+    server = await startFerretdb(dir, port);
+    expect(await untilSucceeds(() => c.count({}), 10_000)).toBeLessThan(10_000);
+    await c.updateOne({ _id: "before" }, { $inc: { n: 1 } });
+    expect(await c.insertMany([{ _id: "after" }])).toEqual({ inserted: 1, duplicates: [] });
+    expect(await c.find({}, { sort: { _id: 1 } })).toEqual([{ _id: "after" }, { _id: "before", n: 2 }]);
+    expect(logged).toEqual(["MongoDB unavailable; operations fail with UNAVAILABLE until it returns", "MongoDB reachable again"]);
+  });
+
+  it("works once a server that was down at its first use comes up", { timeout: 60_000 }, async () => {
+    db = createMongoDocumentDb(`mongodb://127.0.0.1:${port}/recovery`, "recovery");
+    const c = db.collection("c");
+    expect(await timedUnavailable(() => c.find({}))).toBeLessThan(5_000);
+    expect(await timedUnavailable(() => c.findOneAndUpdate({ _id: "l" }, { $set: { o: 1 } }, { upsert: true }))).toBeLessThan(5_000);
+
+    server = await startFerretdb(dir, port);
+    expect(await untilSucceeds(() => c.findOneAndUpdate({ _id: "l" }, { $set: { o: 1 } }, { upsert: true }), 10_000)).toBeLessThan(10_000);
+    expect(await c.find({})).toEqual([{ _id: "l", o: 1 }]);
+  });
+});
