@@ -10,6 +10,8 @@ import { join } from "node:path";
 const processes = [
   { name: "auth", entry: "services/auth/main.ts" },
   { name: "project", entry: "services/project/main.ts" },
+  { name: "logging", entry: "services/logging/main.ts" },
+  { name: "analytics", entry: "services/analytics/main.ts" },
 ];
 
 const root = join(import.meta.dirname, "..");

@@ -14,7 +14,7 @@ import type { Message } from "@bufbuild/protobuf";
  * Describes the file mesh/logging/v1/logging.proto.
  */
 export const file_mesh_logging_v1_logging: GenFile = /*@__PURE__*/
-  fileDesc("Ch1tZXNoL2xvZ2dpbmcvdjEvbG9nZ2luZy5wcm90bxIPbWVzaC5sb2dnaW5nLnYxIpwDCglMb2dSZWNvcmQSEgoKcmVxdWVzdF9pZBgBIAEoCRIQCgh0cmFjZV9pZBgCIAEoCRIPCgdzcGFuX2lkGAMgASgJEi0KCXRpbWVzdGFtcBgEIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASDgoGbWV0aG9kGAUgASgJEgwKBHBhdGgYBiABKAkSDQoFcm91dGUYByABKAkSEwoLc3RhdHVzX2NvZGUYCCABKAUSDwoHbGF0ZW5jeRgJIAEoARIKCgJpcBgKIAEoCRISCgp1c2VyX2FnZW50GAsgASgJEg8KB3VzZXJfaWQYDCABKAkSEgoKcHJvamVjdF9pZBgNIAEoCRISCgphcGlfa2V5X2lkGA4gASgJEhQKDGNhY2hlX3N0YXR1cxgPIAEoCRIUCgxyYXRlX2xpbWl0ZWQYECABKAgSGAoQdXBzdHJlYW1fc2VydmljZRgRIAEoCRIQCghieXRlc19pbhgSIAEoDRIRCglieXRlc19vdXQYEyABKA0SEgoKZXJyb3JfY29kZRgUIAEoCSI7ChBJbmdlc3RMb2dSZXF1ZXN0EicKA2xvZxgBIAEoCzIaLm1lc2gubG9nZ2luZy52MS5Mb2dSZWNvcmQiJAoRSW5nZXN0TG9nUmVzcG9uc2USDwoHbWVzc2FnZRgBIAEoCSJBChVJbmdlc3RMb2dCYXRjaFJlcXVlc3QSKAoEbG9ncxgBIAMoCzIaLm1lc2gubG9nZ2luZy52MS5Mb2dSZWNvcmQiQQoLSW5nZXN0RXJyb3ISDQoFaW5kZXgYASABKAUSEgoKcmVxdWVzdF9pZBgCIAEoCRIPCgdtZXNzYWdlGAMgASgJIlgKFkluZ2VzdExvZ0JhdGNoUmVzcG9uc2USEAoIaW5nZXN0ZWQYASABKAUSLAoGZXJyb3JzGAIgAygLMhwubWVzaC5sb2dnaW5nLnYxLkluZ2VzdEVycm9yIkIKFkluZ2VzdExvZ1N0cmVhbVJlcXVlc3QSKAoEbG9ncxgBIAMoCzIaLm1lc2gubG9nZ2luZy52MS5Mb2dSZWNvcmQiPwoXSW5nZXN0TG9nU3RyZWFtUmVzcG9uc2USEAoIaW5nZXN0ZWQYASABKAUSEgoKZHVwbGljYXRlcxgCIAEoBSL0AQoQUXVlcnlMb2dzUmVxdWVzdBIMCgRwYWdlGAEgASgFEg0KBWxpbWl0GAIgASgFEg8KB3VzZXJfaWQYAyABKAkSEgoKcHJvamVjdF9pZBgEIAEoCRISCgphcGlfa2V5X2lkGAUgASgJEhMKC3N0YXR1c19jb2RlGAYgASgFEg4KBm1ldGhvZBgHIAEoCRITCgtwYXRoX3ByZWZpeBgIIAEoCRIoCgRmcm9tGAkgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBImCgJ0bxgKIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXAiaQoRUXVlcnlMb2dzUmVzcG9uc2USKAoEbG9ncxgBIAMoCzIaLm1lc2gubG9nZ2luZy52MS5Mb2dSZWNvcmQSDQoFdG90YWwYAiABKAESDAoEcGFnZRgDIAEoBRINCgVsaW1pdBgEIAEoBSKyAQoUTGlzdEVycm9yTG9nc1JlcXVlc3QSFwoPbWluX3N0YXR1c19jb2RlGAEgASgFEgwKBHBhZ2UYAiABKAUSDQoFbGltaXQYAyABKAUSKAoEZnJvbRgEIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASJgoCdG8YBSABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wEhIKCnByb2plY3RfaWQYBiABKAkibQoVTGlzdEVycm9yTG9nc1Jlc3BvbnNlEigKBGxvZ3MYASADKAsyGi5tZXNoLmxvZ2dpbmcudjEuTG9nUmVjb3JkEg0KBXRvdGFsGAIgASgBEgwKBHBhZ2UYAyABKAUSDQoFbGltaXQYBCABKAUiIwoNR2V0TG9nUmVxdWVzdBISCgpyZXF1ZXN0X2lkGAEgASgJIjkKDkdldExvZ1Jlc3BvbnNlEicKA2xvZxgBIAEoCzIaLm1lc2gubG9nZ2luZy52MS5Mb2dSZWNvcmQi1gEKD1RhaWxMb2dzUmVxdWVzdBIPCgd1c2VyX2lkGAEgASgJEhIKCnByb2plY3RfaWQYAiABKAkSEgoKYXBpX2tleV9pZBgDIAEoCRITCgtzdGF0dXNfY29kZRgEIAEoBRIOCgZtZXRob2QYBSABKAkSEwoLcGF0aF9wcmVmaXgYBiABKAkSKAoEZnJvbRgHIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASJgoCdG8YCCABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wIjsKEFRhaWxMb2dzUmVzcG9uc2USJwoDbG9nGAEgASgLMhoubWVzaC5sb2dnaW5nLnYxLkxvZ1JlY29yZDLtBgoOTG9nZ2luZ1NlcnZpY2USdgoJSW5nZXN0TG9nEiEubWVzaC5sb2dnaW5nLnYxLkluZ2VzdExvZ1JlcXVlc3QaIi5tZXNoLmxvZ2dpbmcudjEuSW5nZXN0TG9nUmVzcG9uc2UiIrLhGAUIBBDJAYLT5JMCEzoDbG9nIgwvYXBpL3YxL2xvZ3MShgEKDkluZ2VzdExvZ0JhdGNoEiYubWVzaC5sb2dnaW5nLnYxLkluZ2VzdExvZ0JhdGNoUmVxdWVzdBonLm1lc2gubG9nZ2luZy52MS5Jbmdlc3RMb2dCYXRjaFJlc3BvbnNlIiOy4RgCCASC0+STAhc6ASoiEi9hcGkvdjEvbG9ncy9iYXRjaBJuCg9Jbmdlc3RMb2dTdHJlYW0SJy5tZXNoLmxvZ2dpbmcudjEuSW5nZXN0TG9nU3RyZWFtUmVxdWVzdBooLm1lc2gubG9nZ2luZy52MS5Jbmdlc3RMb2dTdHJlYW1SZXNwb25zZSIGsuEYAggFKAEScAoJUXVlcnlMb2dzEiEubWVzaC5sb2dnaW5nLnYxLlF1ZXJ5TG9nc1JlcXVlc3QaIi5tZXNoLmxvZ2dpbmcudjEuUXVlcnlMb2dzUmVzcG9uc2UiHLLhGAQIBCgBgtPkkwIOEgwvYXBpL3YxL2xvZ3MSgwEKDUxpc3RFcnJvckxvZ3MSJS5tZXNoLmxvZ2dpbmcudjEuTGlzdEVycm9yTG9nc1JlcXVlc3QaJi5tZXNoLmxvZ2dpbmcudjEuTGlzdEVycm9yTG9nc1Jlc3BvbnNlIiOy4RgECAQoAYLT5JMCFRITL2FwaS92MS9sb2dzL2Vycm9ycxJ5CgZHZXRMb2cSHi5tZXNoLmxvZ2dpbmcudjEuR2V0TG9nUmVxdWVzdBofLm1lc2gubG9nZ2luZy52MS5HZXRMb2dSZXNwb25zZSIusuEYBAgEKAGC0+STAiBiA2xvZxIZL2FwaS92MS9sb2dzL3tyZXF1ZXN0X2lkfRJ3CghUYWlsTG9ncxIgLm1lc2gubG9nZ2luZy52MS5UYWlsTG9nc1JlcXVlc3QaIS5tZXNoLmxvZ2dpbmcudjEuVGFpbExvZ3NSZXNwb25zZSIksuEYAggEgtPkkwIYYgNsb2cSES9hcGkvdjEvbG9nczp0YWlsMAFiBnByb3RvMw", [file_google_api_annotations, file_google_protobuf_timestamp, file_mesh_gateway_v1_policy]);
+  fileDesc("Ch1tZXNoL2xvZ2dpbmcvdjEvbG9nZ2luZy5wcm90bxIPbWVzaC5sb2dnaW5nLnYxIs0DCglMb2dSZWNvcmQSEgoKcmVxdWVzdF9pZBgBIAEoCRIQCgh0cmFjZV9pZBgCIAEoCRIPCgdzcGFuX2lkGAMgASgJEi0KCXRpbWVzdGFtcBgEIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASDgoGbWV0aG9kGAUgASgJEgwKBHBhdGgYBiABKAkSDQoFcm91dGUYByABKAkSEwoLc3RhdHVzX2NvZGUYCCABKAUSDwoHbGF0ZW5jeRgJIAEoARIKCgJpcBgKIAEoCRISCgp1c2VyX2FnZW50GAsgASgJEg8KB3VzZXJfaWQYDCABKAkSEgoKcHJvamVjdF9pZBgNIAEoCRISCgphcGlfa2V5X2lkGA4gASgJEhQKDGNhY2hlX3N0YXR1cxgPIAEoCRIUCgxyYXRlX2xpbWl0ZWQYECABKAgSGAoQdXBzdHJlYW1fc2VydmljZRgRIAEoCRIQCghieXRlc19pbhgSIAEoDRIRCglieXRlc19vdXQYEyABKA0SEgoKZXJyb3JfY29kZRgUIAEoCRIvCgtpbmdlc3RlZF9hdBgVIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXAiOwoQSW5nZXN0TG9nUmVxdWVzdBInCgNsb2cYASABKAsyGi5tZXNoLmxvZ2dpbmcudjEuTG9nUmVjb3JkIiQKEUluZ2VzdExvZ1Jlc3BvbnNlEg8KB21lc3NhZ2UYASABKAkiQQoVSW5nZXN0TG9nQmF0Y2hSZXF1ZXN0EigKBGxvZ3MYASADKAsyGi5tZXNoLmxvZ2dpbmcudjEuTG9nUmVjb3JkIkEKC0luZ2VzdEVycm9yEg0KBWluZGV4GAEgASgFEhIKCnJlcXVlc3RfaWQYAiABKAkSDwoHbWVzc2FnZRgDIAEoCSJYChZJbmdlc3RMb2dCYXRjaFJlc3BvbnNlEhAKCGluZ2VzdGVkGAEgASgFEiwKBmVycm9ycxgCIAMoCzIcLm1lc2gubG9nZ2luZy52MS5Jbmdlc3RFcnJvciJCChZJbmdlc3RMb2dTdHJlYW1SZXF1ZXN0EigKBGxvZ3MYASADKAsyGi5tZXNoLmxvZ2dpbmcudjEuTG9nUmVjb3JkIj8KF0luZ2VzdExvZ1N0cmVhbVJlc3BvbnNlEhAKCGluZ2VzdGVkGAEgASgFEhIKCmR1cGxpY2F0ZXMYAiABKAUi9AEKEFF1ZXJ5TG9nc1JlcXVlc3QSDAoEcGFnZRgBIAEoBRINCgVsaW1pdBgCIAEoBRIPCgd1c2VyX2lkGAMgASgJEhIKCnByb2plY3RfaWQYBCABKAkSEgoKYXBpX2tleV9pZBgFIAEoCRITCgtzdGF0dXNfY29kZRgGIAEoBRIOCgZtZXRob2QYByABKAkSEwoLcGF0aF9wcmVmaXgYCCABKAkSKAoEZnJvbRgJIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASJgoCdG8YCiABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wImkKEVF1ZXJ5TG9nc1Jlc3BvbnNlEigKBGxvZ3MYASADKAsyGi5tZXNoLmxvZ2dpbmcudjEuTG9nUmVjb3JkEg0KBXRvdGFsGAIgASgBEgwKBHBhZ2UYAyABKAUSDQoFbGltaXQYBCABKAUisgEKFExpc3RFcnJvckxvZ3NSZXF1ZXN0EhcKD21pbl9zdGF0dXNfY29kZRgBIAEoBRIMCgRwYWdlGAIgASgFEg0KBWxpbWl0GAMgASgFEigKBGZyb20YBCABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wEiYKAnRvGAUgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBISCgpwcm9qZWN0X2lkGAYgASgJIm0KFUxpc3RFcnJvckxvZ3NSZXNwb25zZRIoCgRsb2dzGAEgAygLMhoubWVzaC5sb2dnaW5nLnYxLkxvZ1JlY29yZBINCgV0b3RhbBgCIAEoARIMCgRwYWdlGAMgASgFEg0KBWxpbWl0GAQgASgFIiMKDUdldExvZ1JlcXVlc3QSEgoKcmVxdWVzdF9pZBgBIAEoCSI5Cg5HZXRMb2dSZXNwb25zZRInCgNsb2cYASABKAsyGi5tZXNoLmxvZ2dpbmcudjEuTG9nUmVjb3JkItYBCg9UYWlsTG9nc1JlcXVlc3QSDwoHdXNlcl9pZBgBIAEoCRISCgpwcm9qZWN0X2lkGAIgASgJEhIKCmFwaV9rZXlfaWQYAyABKAkSEwoLc3RhdHVzX2NvZGUYBCABKAUSDgoGbWV0aG9kGAUgASgJEhMKC3BhdGhfcHJlZml4GAYgASgJEigKBGZyb20YByABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wEiYKAnRvGAggASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcCI7ChBUYWlsTG9nc1Jlc3BvbnNlEicKA2xvZxgBIAEoCzIaLm1lc2gubG9nZ2luZy52MS5Mb2dSZWNvcmQiUgoLTG9nUG9zaXRpb24SLwoLaW5nZXN0ZWRfYXQYASABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wEhIKCnJlcXVlc3RfaWQYAiABKAkiTQoPUmVhZExvZ3NSZXF1ZXN0EisKBWFmdGVyGAEgASgLMhwubWVzaC5sb2dnaW5nLnYxLkxvZ1Bvc2l0aW9uEg0KBWxpbWl0GAIgASgFImgKEFJlYWRMb2dzUmVzcG9uc2USKAoEbG9ncxgBIAMoCzIaLm1lc2gubG9nZ2luZy52MS5Mb2dSZWNvcmQSKgoEbmV4dBgCIAEoCzIcLm1lc2gubG9nZ2luZy52MS5Mb2dQb3NpdGlvbjLIBwoOTG9nZ2luZ1NlcnZpY2USdgoJSW5nZXN0TG9nEiEubWVzaC5sb2dnaW5nLnYxLkluZ2VzdExvZ1JlcXVlc3QaIi5tZXNoLmxvZ2dpbmcudjEuSW5nZXN0TG9nUmVzcG9uc2UiIrLhGAUIBBDJAYLT5JMCEzoDbG9nIgwvYXBpL3YxL2xvZ3MShgEKDkluZ2VzdExvZ0JhdGNoEiYubWVzaC5sb2dnaW5nLnYxLkluZ2VzdExvZ0JhdGNoUmVxdWVzdBonLm1lc2gubG9nZ2luZy52MS5Jbmdlc3RMb2dCYXRjaFJlc3BvbnNlIiOy4RgCCASC0+STAhc6ASoiEi9hcGkvdjEvbG9ncy9iYXRjaBJuCg9Jbmdlc3RMb2dTdHJlYW0SJy5tZXNoLmxvZ2dpbmcudjEuSW5nZXN0TG9nU3RyZWFtUmVxdWVzdBooLm1lc2gubG9nZ2luZy52MS5Jbmdlc3RMb2dTdHJlYW1SZXNwb25zZSIGsuEYAggFKAEScAoJUXVlcnlMb2dzEiEubWVzaC5sb2dnaW5nLnYxLlF1ZXJ5TG9nc1JlcXVlc3QaIi5tZXNoLmxvZ2dpbmcudjEuUXVlcnlMb2dzUmVzcG9uc2UiHLLhGAQIBCgBgtPkkwIOEgwvYXBpL3YxL2xvZ3MSgwEKDUxpc3RFcnJvckxvZ3MSJS5tZXNoLmxvZ2dpbmcudjEuTGlzdEVycm9yTG9nc1JlcXVlc3QaJi5tZXNoLmxvZ2dpbmcudjEuTGlzdEVycm9yTG9nc1Jlc3BvbnNlIiOy4RgECAQoAYLT5JMCFRITL2FwaS92MS9sb2dzL2Vycm9ycxJ5CgZHZXRMb2cSHi5tZXNoLmxvZ2dpbmcudjEuR2V0TG9nUmVxdWVzdBofLm1lc2gubG9nZ2luZy52MS5HZXRMb2dSZXNwb25zZSIusuEYBAgEKAGC0+STAiBiA2xvZxIZL2FwaS92MS9sb2dzL3tyZXF1ZXN0X2lkfRJZCghSZWFkTG9ncxIgLm1lc2gubG9nZ2luZy52MS5SZWFkTG9nc1JlcXVlc3QaIS5tZXNoLmxvZ2dpbmcudjEuUmVhZExvZ3NSZXNwb25zZSIIsuEYBAgFKAESdwoIVGFpbExvZ3MSIC5tZXNoLmxvZ2dpbmcudjEuVGFpbExvZ3NSZXF1ZXN0GiEubWVzaC5sb2dnaW5nLnYxLlRhaWxMb2dzUmVzcG9uc2UiJLLhGAIIBILT5JMCGGIDbG9nEhEvYXBpL3YxL2xvZ3M6dGFpbDABYgZwcm90bzM", [file_google_api_annotations, file_google_protobuf_timestamp, file_mesh_gateway_v1_policy]);
 
 /**
  * The record of one request that crossed the gateway.
@@ -158,6 +158,14 @@ export type LogRecord = Message<"mesh.logging.v1.LogRecord"> & {
    * @generated from field: string error_code = 20;
    */
   errorCode: string;
+
+  /**
+   * When the logging service stored the record; set by the service, ignored
+   * on ingest.
+   *
+   * @generated from field: google.protobuf.Timestamp ingested_at = 21;
+   */
+  ingestedAt?: Timestamp | undefined;
 };
 
 /**
@@ -629,6 +637,84 @@ export const TailLogsResponseSchema: GenMessage<TailLogsResponse> = /*@__PURE__*
   messageDesc(file_mesh_logging_v1_logging, 15);
 
 /**
+ * A position in ingest order: after the record stored at `ingested_at` with
+ * `request_id` (ties broken by request ID).
+ *
+ * @generated from message mesh.logging.v1.LogPosition
+ */
+export type LogPosition = Message<"mesh.logging.v1.LogPosition"> & {
+  /**
+   * @generated from field: google.protobuf.Timestamp ingested_at = 1;
+   */
+  ingestedAt?: Timestamp | undefined;
+
+  /**
+   * @generated from field: string request_id = 2;
+   */
+  requestId: string;
+};
+
+/**
+ * Describes the message mesh.logging.v1.LogPosition.
+ * Use `create(LogPositionSchema)` to create a new message.
+ */
+export const LogPositionSchema: GenMessage<LogPosition> = /*@__PURE__*/
+  messageDesc(file_mesh_logging_v1_logging, 16);
+
+/**
+ * @generated from message mesh.logging.v1.ReadLogsRequest
+ */
+export type ReadLogsRequest = Message<"mesh.logging.v1.ReadLogsRequest"> & {
+  /**
+   * Unset: from the first record kept.
+   *
+   * @generated from field: mesh.logging.v1.LogPosition after = 1;
+   */
+  after?: LogPosition | undefined;
+
+  /**
+   * At most this many records; 0 means 1000, at most 5000.
+   *
+   * @generated from field: int32 limit = 2;
+   */
+  limit: number;
+};
+
+/**
+ * Describes the message mesh.logging.v1.ReadLogsRequest.
+ * Use `create(ReadLogsRequestSchema)` to create a new message.
+ */
+export const ReadLogsRequestSchema: GenMessage<ReadLogsRequest> = /*@__PURE__*/
+  messageDesc(file_mesh_logging_v1_logging, 17);
+
+/**
+ * @generated from message mesh.logging.v1.ReadLogsResponse
+ */
+export type ReadLogsResponse = Message<"mesh.logging.v1.ReadLogsResponse"> & {
+  /**
+   * In ingest order; fewer than `limit` when the reader has caught up.
+   *
+   * @generated from field: repeated mesh.logging.v1.LogRecord logs = 1;
+   */
+  logs: LogRecord[];
+
+  /**
+   * Where the next read starts: the last record's position, or `after` when
+   * there is none.
+   *
+   * @generated from field: mesh.logging.v1.LogPosition next = 2;
+   */
+  next?: LogPosition | undefined;
+};
+
+/**
+ * Describes the message mesh.logging.v1.ReadLogsResponse.
+ * Use `create(ReadLogsResponseSchema)` to create a new message.
+ */
+export const ReadLogsResponseSchema: GenMessage<ReadLogsResponse> = /*@__PURE__*/
+  messageDesc(file_mesh_logging_v1_logging, 18);
+
+/**
  * LoggingService stores one record per request that crossed the gateway and
  * answers queries over them. Ingest is idempotent on `request_id`: a record
  * whose request ID is already stored is accepted and dropped. Reads are
@@ -704,6 +790,19 @@ export const LoggingService: GenService<{
     methodKind: "unary";
     input: typeof GetLogRequestSchema;
     output: typeof GetLogResponseSchema;
+  },
+  /**
+   * Internal: every stored record in ingest order after a position, for
+   * consumers that must see each record once (the analytics rollups). Only
+   * records stored at least a moment ago are answered, so records of other
+   * replicas still being written are not skipped.
+   *
+   * @generated from rpc mesh.logging.v1.LoggingService.ReadLogs
+   */
+  readLogs: {
+    methodKind: "unary";
+    input: typeof ReadLogsRequestSchema;
+    output: typeof ReadLogsResponseSchema;
   },
   /**
    * Each new record matching every filter given, as it is ingested; never
