@@ -21,6 +21,8 @@ export interface TailHubOptions {
   readonly maxBuffered?: number;
 }
 
+const PAGE = 5_000;
+
 interface Subscriber {
   readonly since: number;
   readonly accepts: (e: LogEntry) => boolean;
@@ -46,22 +48,33 @@ export function createTailHub(opts: TailHubOptions) {
   let cursor = 0;
   let running: Promise<void> | undefined;
 
+  // Reads everything ingested since the overlap window before the newest
+  // record seen, page by page in (ingest time, request ID) order, so a burst
+  // larger than one page is read in full and the cursor always advances.
   async function pollOnce(): Promise<void> {
-    const since = new Date(Math.max(0, cursor - overlapMs));
-    const batch = await opts.store.ingestedSince(since, 5_000);
-    for (const entry of batch) {
-      const at = entry.ingestedAt.getTime();
-      cursor = Math.max(cursor, at);
-      if (delivered.has(entry.requestId)) continue;
-      delivered.set(entry.requestId, at);
-      for (const s of subscribers) {
-        if (at < s.since || !s.accepts(entry)) continue;
-        if (s.queue.length >= maxBuffered) s.failed ??= new ConnectError("tail subscriber too slow; records dropped", Code.ResourceExhausted);
-        else s.queue.push(entry);
-        s.wake?.();
-      }
+    let position = { ingestedAt: new Date(Math.max(0, cursor - overlapMs)), requestId: "" };
+    const until = new Date(opts.now().getTime() + overlapMs);
+    for (;;) {
+      const page = await opts.store.readAfter(position, until, PAGE);
+      for (const entry of page) deliver(entry);
+      const last = page[page.length - 1];
+      if (!last || page.length < PAGE) break;
+      position = { ingestedAt: last.ingestedAt, requestId: last.requestId };
     }
     for (const [id, at] of delivered) if (at < cursor - 2 * overlapMs) delivered.delete(id);
+  }
+
+  function deliver(entry: LogEntry): void {
+    const at = entry.ingestedAt.getTime();
+    cursor = Math.max(cursor, at);
+    if (delivered.has(entry.requestId)) return;
+    delivered.set(entry.requestId, at);
+    for (const s of subscribers) {
+      if (at < s.since || !s.accepts(entry)) continue;
+      if (s.queue.length >= maxBuffered) s.failed ??= new ConnectError("tail subscriber too slow; records dropped", Code.ResourceExhausted);
+      else s.queue.push(entry);
+      s.wake?.();
+    }
   }
 
   async function loop(): Promise<void> {
