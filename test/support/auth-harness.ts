@@ -4,16 +4,15 @@ import { join } from "node:path";
 import { setTimeout as sleep } from "node:timers/promises";
 import { createClient, type Client } from "@connectrpc/connect";
 import { importJWK, type JWK } from "jose";
-import pg from "pg";
 import { AuthService } from "../../gen/mesh/auth/v1/auth_pb.js";
 import { createGrpcTransport } from "../../lib/grpc/transport.js";
 import { createLogger } from "../../lib/logger.js";
-import { quoteIdent } from "../../lib/stores/postgres.js";
 import { startAuthService } from "../../services/auth/app.js";
 import { loadAuthConfig } from "../../services/auth/config.js";
 import { generateSigningKey } from "../../services/auth/domain/keyring.js";
 import type { Mail } from "../../services/auth/domain/outbox.js";
 import { uniqueSchema } from "./integration.js";
+import { dropSchema } from "./relational.js";
 
 export interface AuthHarness {
   readonly address: string;
@@ -76,14 +75,4 @@ export async function startAuthHarness(opts: { databaseUrl?: string; adminEmails
       if (opts.databaseUrl && schema) await dropSchema(opts.databaseUrl, schema);
     },
   };
-}
-
-async function dropSchema(url: string, schema: string): Promise<void> {
-  const client = new pg.Client({ connectionString: url });
-  await client.connect();
-  try {
-    await client.query(`DROP SCHEMA IF EXISTS ${quoteIdent(schema)} CASCADE`);
-  } finally {
-    await client.end();
-  }
 }

@@ -2,15 +2,14 @@ import { mkdtemp, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { createClient, type Client } from "@connectrpc/connect";
-import pg from "pg";
 import { ProjectService } from "../../gen/mesh/project/v1/project_pb.js";
 import { createGrpcTransport } from "../../lib/grpc/transport.js";
 import { identityHeaders } from "../../lib/identity.js";
 import { createLogger } from "../../lib/logger.js";
-import { quoteIdent } from "../../lib/stores/postgres.js";
 import { startProjectService } from "../../services/project/app.js";
 import { loadProjectConfig, type ProjectConfig } from "../../services/project/config.js";
 import { uniqueSchema } from "./integration.js";
+import { dropSchema } from "./relational.js";
 
 /** One running instance of the project service and a generated client talking to it over gRPC. */
 export interface ProjectInstance {
@@ -100,15 +99,7 @@ async function startInstance(config: ProjectConfig): Promise<ProjectInstance> {
 
 async function cleanUp(dataDir: string, databaseUrl: string | undefined, schema: string | undefined): Promise<void> {
   await rm(dataDir, { recursive: true, force: true });
-  if (databaseUrl && schema) {
-    const client = new pg.Client({ connectionString: databaseUrl });
-    await client.connect();
-    try {
-      await client.query(`DROP SCHEMA IF EXISTS ${quoteIdent(schema)} CASCADE`);
-    } finally {
-      await client.end();
-    }
-  }
+  if (databaseUrl && schema) await dropSchema(databaseUrl, schema);
 }
 
 /** Call options carrying the identity metadata the gateway would forward for this user. */

@@ -1,6 +1,5 @@
 import { join } from "node:path";
-import { loadMigrations, migrate } from "../../../lib/stores/migrate.js";
-import { openRelationalStore } from "../../../lib/stores/postgres.js";
+import { openMigratedStore } from "../../../test/support/relational.js";
 import { authStoreContract } from "./contract.js";
 import { createPostgresAuthStore } from "./postgres.js";
 
@@ -8,12 +7,6 @@ const migrationsDir = join(import.meta.dirname, "migrations");
 
 // The embedded store: in-memory PGlite behind the same `pg` adapter as production.
 authStoreContract("embedded PGlite", async () => {
-  const db = await openRelationalStore({});
-  try {
-    await migrate(db.pool, "auth", await loadMigrations(migrationsDir));
-  } catch (err) {
-    await db.close();
-    throw err;
-  }
-  return { store: createPostgresAuthStore(db.pool), close: () => db.close() };
+  const db = await openMigratedStore({ component: "auth", migrationsDir });
+  return { store: createPostgresAuthStore(db.pool), close: db.close };
 });

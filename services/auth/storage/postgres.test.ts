@@ -1,42 +1,15 @@
 import { join } from "node:path";
-import pg from "pg";
-import { loadMigrations, migrate } from "../../../lib/stores/migrate.js";
-import { openRelationalStore, quoteIdent } from "../../../lib/stores/postgres.js";
-import { describeWithServer, uniqueSchema } from "../../../test/support/integration.js";
+import { describeWithServer } from "../../../test/support/integration.js";
+import { openMigratedStore } from "../../../test/support/relational.js";
 import { authStoreContract } from "./contract.js";
 import { createPostgresAuthStore } from "./postgres.js";
 
 const migrationsDir = join(import.meta.dirname, "migrations");
 
-/** Drops `schema` and everything in it, through a connection of its own. */
-async function dropSchema(url: string, schema: string): Promise<void> {
-  const client = new pg.Client({ connectionString: url, connectionTimeoutMillis: 5_000 });
-  await client.connect();
-  try {
-    await client.query(`DROP SCHEMA IF EXISTS ${quoteIdent(schema)} CASCADE`);
-  } finally {
-    await client.end();
-  }
-}
-
-// A real PostgreSQL server; each run gets a schema of its own, dropped afterwards.
+// A real PostgreSQL server; each opened store gets a schema of its own, dropped on close.
 describeWithServer("TEST_DATABASE_URL", "AuthStore on PostgreSQL", (url) => {
   authStoreContract("PostgreSQL", async () => {
-    const schema = uniqueSchema("auth");
-    const db = await openRelationalStore({ url, schema });
-    const close = async () => {
-      try {
-        await dropSchema(url, schema);
-      } finally {
-        await db.close();
-      }
-    };
-    try {
-      await migrate(db.pool, "auth", await loadMigrations(migrationsDir));
-    } catch (err) {
-      await close();
-      throw err;
-    }
-    return { store: createPostgresAuthStore(db.pool), close };
+    const db = await openMigratedStore({ url, component: "auth", migrationsDir });
+    return { store: createPostgresAuthStore(db.pool), close: db.close };
   });
 });
