@@ -88,6 +88,20 @@ export function quoteIdent(name: string): string {
   return `"${name.replaceAll('"', '""')}"`;
 }
 
+/** A pool or one of its connections (inside a transaction). */
+export type Queryable = pg.Pool | pg.PoolClient;
+
+/** A query function over `db` whose failures are already mapped by `pgError` (`what` names the record in messages). */
+export function createQuery(db: Queryable) {
+  return async <R extends pg.QueryResultRow>(sql: string, params: unknown[] = [], what?: string): Promise<pg.QueryResult<R>> => {
+    try {
+      return await db.query<R>(sql, params);
+    } catch (err) {
+      throw pgError(err, what);
+    }
+  };
+}
+
 /** Runs `fn` in one transaction on one connection; rolls back if it throws. */
 export async function withTransaction<T>(pool: pg.Pool, fn: (client: pg.PoolClient) => Promise<T>): Promise<T> {
   const client = await pool.connect().catch((err: unknown) => { throw pgError(err); });

@@ -1,8 +1,6 @@
 import pg from "pg";
-import { pgError, withTransaction } from "../../../lib/stores/postgres.js";
+import { createQuery, withTransaction, type Queryable } from "../../../lib/stores/postgres.js";
 import type { AuthStore, OneTimePurpose, OutboxMail, RefreshTokenRecord, RevokedAccessToken, RotationResult, SigningKeyRecord, UserRecord } from "./port.js";
-
-type Queryable = pg.Pool | pg.PoolClient;
 
 interface UserRow {
   id: string; email: string; name: string; password_hash: string; roles: string[];
@@ -23,13 +21,7 @@ export function createPostgresAuthStore(pool: pg.Pool): AuthStore {
 }
 
 function bind(pool: pg.Pool, db: Queryable): AuthStore {
-  const q = async <R extends pg.QueryResultRow>(sql: string, params: unknown[] = [], what?: string) => {
-    try {
-      return await db.query<R>(sql, params);
-    } catch (err) {
-      throw pgError(err, what);
-    }
-  };
+  const q = createQuery(db);
   const inTx = db !== pool;
 
   const store: AuthStore = {
@@ -156,7 +148,7 @@ const toRefresh = (r: RefreshRow): RefreshTokenRecord => ({
   tokenHash: r.token_hash, familyId: r.family_id, userId: r.user_id, createdAt: r.created_at, expiresAt: r.expires_at,
 });
 
-type Q = <R extends pg.QueryResultRow>(sql: string, params?: unknown[]) => Promise<pg.QueryResult<R>>;
+type Q = ReturnType<typeof createQuery>;
 
 // The UPDATE is a compare-and-set: of two concurrent rotations of one token,
 // PostgreSQL's row lock lets exactly one match `rotated_at IS NULL`.

@@ -1,8 +1,6 @@
 import pg from "pg";
-import { pgError, withTransaction } from "../../../lib/stores/postgres.js";
+import { createQuery, pgError, withTransaction, type Queryable } from "../../../lib/stores/postgres.js";
 import type { ApiKeyRecord, KeyEventRecord, Page, ProjectRecord, ProjectStore, RouteEventRecord, RouteRecord } from "./port.js";
-
-type Queryable = pg.Pool | pg.PoolClient;
 
 interface ProjectRow { id: string; owner_id: string; name: string; description: string; created_at: Date; updated_at: Date }
 interface KeyRow {
@@ -44,13 +42,7 @@ export function createPostgresProjectStore(pool: pg.Pool): ProjectStore {
 }
 
 function bind(pool: pg.Pool, db: Queryable): ProjectStore {
-  const q = async <R extends pg.QueryResultRow>(sql: string, params: unknown[] = [], what?: string) => {
-    try {
-      return await db.query<R>(sql, params);
-    } catch (err) {
-      throw pgError(err, what);
-    }
-  };
+  const q = createQuery(db);
   const inTx = db !== pool;
   const page = async <R extends pg.QueryResultRow, T>(sql: string, countSql: string, params: unknown[], map: (r: R) => T,
     offset: number, limit: number): Promise<Page<T>> => {
