@@ -7,7 +7,7 @@ export interface ProjectDirectory {
   projectIdsOf(userId: string): Promise<readonly string[]>;
 }
 
-/** What a caller may read: everything (admin), or some projects plus the user's own requests. */
+/** What a caller may read: everything (admin), or some projects plus the user's own requests made outside any project. */
 export type ReadScope =
   | { readonly all: true }
   | { readonly all: false; readonly projectIds: readonly string[]; readonly userId?: string | undefined };

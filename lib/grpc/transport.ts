@@ -130,12 +130,19 @@ async function callStream(client: grpc.Client, req: StreamRequest, deadline: num
   }
   const onAbort = () => call.cancel();
   req.signal.addEventListener("abort", onAbort, { once: true });
+  // Recorded as soon as the call exists: a stream can fail before its first
+  // message (even before the reader starts), and the error must still reach it.
+  const outcome: { failure?: ConnectError } = {};
   call.on("status", (status: grpc.StatusObject) => {
     req.signal.removeEventListener("abort", onAbort);
     headersFromMetadata(status.metadata).forEach((v, k) => trailer.append(k, v));
+    if (status.code !== grpc.status.OK) outcome.failure ??= errorFromGrpcStatus(status);
+  });
+  call.on("error", (err: unknown) => {
+    outcome.failure ??= isServiceError(err) ? errorFromGrpcStatus(err) : ConnectError.from(err);
   });
   const header = await responseHeader(call);
-  const message = single ? singleIterable(single) : readAll(call as grpc.ClientReadableStream<unknown>);
+  const message = single ? singleIterable(single) : readAll(call as grpc.ClientReadableStream<unknown>, outcome);
   return { stream: true, service: req.service, method, header, trailer, message: message as AsyncIterable<MessageShape<DescMessage>> };
 }
 
@@ -148,12 +155,13 @@ function responseHeader(call: NodeJS.EventEmitter): Promise<Headers> {
   });
 }
 
-async function* readAll(call: grpc.ClientReadableStream<unknown>): AsyncIterable<unknown> {
+async function* readAll(call: grpc.ClientReadableStream<unknown>, outcome: { failure?: ConnectError }): AsyncIterable<unknown> {
   try {
     for await (const m of call) yield m;
   } catch (err) {
-    throw isServiceError(err) ? errorFromGrpcStatus(err) : ConnectError.from(err);
+    throw outcome.failure ?? (isServiceError(err) ? errorFromGrpcStatus(err) : ConnectError.from(err));
   }
+  if (outcome.failure) throw outcome.failure;
 }
 
 async function* singleIterable(p: Promise<unknown>): AsyncIterable<unknown> {

@@ -51,7 +51,7 @@ function filterOf(v: ReturnType<typeof createViolations>, f: FilterInput): LogFi
 
 /** Whether an entry is inside the scope and matches the filter (the tail's in-memory twin of the store's query). */
 export function matches(scope: ReadScope, f: LogFilter, e: LogEntry): boolean {
-  if (!scope.all && !scope.projectIds.includes(e.projectId) && !(scope.userId && e.userId === scope.userId)) return false;
+  if (!scope.all && !scope.projectIds.includes(e.projectId) && !(scope.userId && !e.projectId && e.userId === scope.userId)) return false;
   return (!f.userId || e.userId === f.userId) && (!f.projectId || e.projectId === f.projectId)
     && (!f.apiKeyId || e.apiKeyId === f.apiKeyId) && (!f.statusCode || e.statusCode === f.statusCode)
     && (!f.minStatusCode || e.statusCode >= f.minStatusCode) && (!f.method || e.method === f.method)
@@ -63,7 +63,11 @@ export function matches(scope: ReadScope, f: LogFilter, e: LogEntry): boolean {
 export function createLoggingDomain(deps: LoggingDomainDeps) {
   const { store, now } = deps;
 
-  /** Projects a caller may write records for; records of an API key get its project. */
+  /**
+   * Who a record may be attributed to: an API key's records get its
+   * project; a user's records must name one of their projects, or none, and
+   * then they are the user's own requests.
+   */
   async function stamp(caller: Caller | undefined, entries: LogEntry[]): Promise<LogEntry[]> {
     if (!caller || caller.isAdmin) return entries;
     if (caller.projectId) return entries.map((e) => ({ ...e, projectId: caller.projectId! }));
@@ -71,7 +75,9 @@ export function createLoggingDomain(deps: LoggingDomainDeps) {
     for (const e of entries) {
       if (e.projectId && !scopeHasProject(scope, e.projectId)) throw new ConnectError(`project ${e.projectId} not found`, Code.NotFound);
     }
-    return entries;
+    // A record outside any project is the caller's own request: it must not
+    // land among another user's own requests.
+    return entries.map((e) => (e.projectId ? e : { ...e, userId: caller.userId }));
   }
 
   async function write(entries: LogEntry[]): Promise<{ inserted: number; duplicates: number }> {
@@ -161,7 +167,13 @@ export function createLoggingDomain(deps: LoggingDomainDeps) {
       const ctrl = new AbortController();
       const stop = () => ctrl.abort();
       signal.addEventListener("abort", stop);
-      const timer = filter.to ? setTimeout(stop, Math.max(0, filter.to.getTime() - now().getTime())) : undefined;
+      let timer: NodeJS.Timeout | undefined;
+      // Timers hold at most 2^31-1 ms (~24.8 days): wait in steps until `to`.
+      const stopIn = (ms: number) => {
+        const started = Date.now();
+        timer = ms <= 0 ? (stop(), undefined) : setTimeout(() => stopIn(ms - (Date.now() - started)), Math.min(ms, 2 ** 31 - 1));
+      };
+      if (filter.to) stopIn(filter.to.getTime() - now().getTime());
       try {
         yield* deps.tail.subscribe((e) => matches(scope, filter, e), ctrl.signal);
       } finally {

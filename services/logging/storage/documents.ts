@@ -11,7 +11,8 @@ const escapeRegex = (s: string) => s.replace(/[.*+?^${}()|[\]\\]/g, "\\$&");
 function scopeFilter(scope: ReadScope): Filter | undefined {
   if (scope.all) return undefined;
   const inProjects = { projectId: { $in: [...scope.projectIds] } };
-  return scope.userId ? { $or: [inProjects, { userId: scope.userId }] } : inProjects;
+  // A user also sees their own requests made outside any project.
+  return scope.userId ? { $or: [inProjects, { projectId: "", userId: scope.userId }] } : inProjects;
 }
 
 /** The MongoDB filter for a scope and query filters. */
@@ -64,9 +65,6 @@ export function createDocumentLogStore(db: DocumentDb): LogStore {
       const s = scopeFilter(scope);
       const doc = await logs.findOne(s ? { $and: [{ _id: requestId }, s] } : { _id: requestId });
       return doc && toEntry(doc);
-    },
-    async ingestedSince(since, limit) {
-      return (await logs.find({ ingestedAt: { $gte: since } }, { sort: { ingestedAt: 1, _id: 1 }, limit })).map(toEntry);
     },
     async readAfter(after, until, limit) {
       const position = after

@@ -34,8 +34,6 @@ export interface LogStore {
   /** Matching records in scope, newest first (timestamp, then request ID), with the total count. */
   query(scope: ReadScope, filter: LogFilter, offset: number, limit: number): Promise<{ items: LogEntry[]; total: number }>;
   get(scope: ReadScope, requestId: string): Promise<LogEntry | undefined>;
-  /** Records ingested at or after `since`, oldest first, at most `limit` (tail streams). */
-  ingestedSince(since: Date, limit: number): Promise<LogEntry[]>;
   /** Records after `after` in ingest order (ingest time, then request ID), ingested no later than `until`. */
   readAfter(after: LogPosition | undefined, until: Date, limit: number): Promise<LogEntry[]>;
   /** Deletes records stamped before `before`; answers how many. */
