@@ -9,19 +9,22 @@ export const MAX_BUCKETS = 1440;
 
 /** The analytics window: `to` defaults to now, `from` to 24 h before `to`; rollups are per minute, so both snap to minutes. */
 export function windowOf(v: Violations, from: Date | undefined, to: Date | undefined, now: Date): { from: Date; to: Date } {
-  const end = to ?? now;
-  const start = from ?? new Date(end.getTime() - MS.day);
-  if (start.getTime() >= end.getTime()) v.add("from", "must be before to");
   const floor = (d: Date) => new Date(Math.floor(d.getTime() / MS.minute) * MS.minute);
   const ceil = (d: Date) => new Date(Math.ceil(d.getTime() / MS.minute) * MS.minute);
-  return { from: floor(start), to: ceil(end) };
+  const end = ceil(to ?? now);
+  // The default window is 24 h back from the snapped end, so it holds
+  // exactly 1440 minutes.
+  const start = from ? floor(from) : new Date(end.getTime() - MS.day);
+  if ((from && to && from.getTime() >= to.getTime()) || start.getTime() >= end.getTime()) v.add("from", "must be before to");
+  return { from: start, to: end };
 }
 
 /** The bucket interval: minute, hour (default) or day. */
 export function intervalOf(v: Violations, value: string): Interval {
-  const interval = (value || "hour") as Interval;
-  if (!(interval in MS)) v.add("interval", "must be minute, hour or day");
-  return interval in MS ? interval : "hour";
+  const interval = value || "hour";
+  if (Object.hasOwn(MS, interval)) return interval as Interval;
+  v.add("interval", "must be minute, hour or day");
+  return "hour";
 }
 
 /** Bucket starts on UTC boundaries covering [from, to); at most MAX_BUCKETS. */
