@@ -222,8 +222,19 @@ async function insertMany(coll: Collection<Doc>, docs: readonly Doc[]): Promise<
   }
 }
 
-/** One unordered bulkWrite of upserts; the upserts that lost an insert race (11000) are sent once more. */
+/**
+ * FerretDB v1 never answers an `update` command that changes 100 or more
+ * existing documents (and the database stays stuck until it restarts), so
+ * upserts go in sequential batches well below that.
+ */
+const UPSERT_BATCH = 50;
+
 async function bulkUpsert(coll: Collection<Doc>, ops: readonly UpsertOp[]): Promise<void> {
+  for (let i = 0; i < ops.length; i += UPSERT_BATCH) await bulkUpsertBatch(coll, ops.slice(i, i + UPSERT_BATCH));
+}
+
+/** One unordered bulkWrite of upserts; the upserts that lost an insert race (11000) are sent once more. */
+async function bulkUpsertBatch(coll: Collection<Doc>, ops: readonly UpsertOp[]): Promise<void> {
   let pending = ops;
   for (let attempt = 0; pending.length > 0; attempt++) {
     const batch: AnyBulkWriteOperation<Doc>[] = pending.map((op) => ({

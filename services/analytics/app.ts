@@ -63,10 +63,14 @@ export async function startAnalyticsService(config: AnalyticsConfig, logger: Log
     const owner = randomUUID();
 
     // One replica at a time rolls up (the lease), so every record is counted once.
-    const rollupRound = async () => {
+    const holdLease = async () => {
       const at = now();
-      if (!(await state.acquire("rollup", owner, at, new Date(at.getTime() + LEASE_MS)))) return;
-      while ((await worker.runOnce()) === worker.batch) { /* a full batch: more is waiting */ }
+      return state.acquire("rollup", owner, at, new Date(at.getTime() + LEASE_MS));
+    };
+    // The lease is renewed before every batch, so a long catch-up never
+    // outlives it and lets a second replica start from the same cursor.
+    const rollupRound = async () => {
+      while ((await holdLease()) && (await worker.runOnce()) === worker.batch) { /* a full batch: more is waiting */ }
     };
     const retention = async () => {
       await rollups.deleteOlderThan(new Date(now().getTime() - config.ROLLUP_RETENTION_DAYS * DAY));

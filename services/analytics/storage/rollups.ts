@@ -75,7 +75,7 @@ export function createRollupStore(db: DocumentDb) {
           update: { $setOnInsert: { dim: d.dim, tenant: d.tenant, key: d.key, minute: d.minute }, $inc: inc, $max: max },
         });
       }
-      for (let i = 0; i < ops.length; i += 1000) await rollups.bulkUpsert(ops.slice(i, i + 1000));
+      await rollups.bulkUpsert(ops);
     },
 
     /** Every rollup of the query, oldest minute first. */
