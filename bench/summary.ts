@@ -41,7 +41,7 @@ import { addRollup, createAnalyticsDomain, emptyTotals, type Totals } from "../s
 import { mergeHistogram, percentiles } from "../services/analytics/domain/histogram.js";
 import { estimate, mergeSketch } from "../services/analytics/domain/hll.js";
 import { rollUp, tenantOf, type RollupDelta } from "../services/analytics/domain/rollup.js";
-import { createRollupStore, ROLLUPS_COLLECTION, type RollupDoc } from "../services/analytics/storage/rollups.js";
+import { createRollupStore, hourDocsOf, HOURLY_COLLECTION, ROLLUPS_COLLECTION, type RollupDoc } from "../services/analytics/storage/rollups.js";
 import {
   countDocuments, rawFind, waitServerIdle, createRng, createTraffic, distribution, dropDatabase, emptyDirectory, freshDbName, instrumentDb, int, machine, mib, ms,
   mongoUrlFromEnv, pidListeningOn, portOf, processRss, quantile, serverVersion, time,
@@ -122,17 +122,18 @@ interface LoadResult {
   generateMs: number;
   rollUpMs: number;
   applyMs: number;
+  /** Counting the stored rollup documents afterwards. */
+  countMs: number;
   loaded: boolean;
-  /** The day's "total" rollup documents (what an all-tenant summary reads), for the what-if experiments. */
-  totals: RollupDoc[];
 }
 
 /**
  * How the rollups get into the store:
  * - chunk: RollupStore.apply after every chunk, as the rollup worker does;
  * - day:   rollUp the whole day in memory, then RollupStore.apply once (one upsert per document);
- * - insert: rollUp the whole day in memory, then insertMany the documents those
- *           upserts would create (checked identical by `checkInsertEquivalence`).
+ * - insert: rollUp the whole day in memory, then insertMany the minute and hour
+ *           documents RollupStore.apply would create (checked identical by
+ *           `checkInsertEquivalence`).
  */
 export type LoadMode = "chunk" | "day" | "insert";
 
@@ -167,17 +168,22 @@ async function checkInsertEquivalence(seed: number, requests: number, chunk: num
   const a = createEmbeddedDocumentDb();
   const b = createEmbeddedDocumentDb();
   const all = new Map<string, RollupDelta>();
-  let n = 0;
+  let chunks = 0;
   for (const records of dayOfRecords(requests, seed, chunk)) {
     await createRollupStore(a).apply(rollUp(records));
     rollUp(records, all);
-    if (++n === 3) break;
+    if (++chunks === 3) break;
   }
   await b.collection(ROLLUPS_COLLECTION).insertMany([...all].map(([id, d]) => rollupDocOf(id, d)));
-  const x = await a.collection(ROLLUPS_COLLECTION).find({}, { sort: { _id: 1 } });
-  const y = await b.collection(ROLLUPS_COLLECTION).find({}, { sort: { _id: 1 } });
-  if (x.length !== y.length || x.some((d, i) => !sameDoc(d, y[i]))) throw new Error("inserted rollup documents differ from applied ones");
-  return x.length;
+  await b.collection(HOURLY_COLLECTION).insertMany(hourDocsOf(all.values()));
+  let n = 0;
+  for (const name of [ROLLUPS_COLLECTION, HOURLY_COLLECTION]) {
+    const x = await a.collection(name).find({}, { sort: { _id: 1 } });
+    const y = await b.collection(name).find({}, { sort: { _id: 1 } });
+    if (x.length !== y.length || x.some((d, i) => !sameDoc(d, y[i]))) throw new Error(`inserted ${name} documents differ from applied ones`);
+    n += x.length;
+  }
+  return n;
 }
 
 async function load(db: DocumentDb, opts: {
@@ -200,7 +206,7 @@ async function load(db: DocumentDb, opts: {
   let applyMs = 0;
   let done = 0;
   let lastReport = Date.now();
-  // Whole-day deltas of the "total" dimension are kept in every mode (what-if experiments).
+  // Whole-day deltas, for the day and insert modes.
   const dayDeltas = new Map<string, RollupDelta>();
   const it = dayOfRecords(opts.requests, opts.seed, opts.chunk);
   for (;;) {
@@ -220,7 +226,7 @@ async function load(db: DocumentDb, opts: {
     const deltas = rollUp(records);
     rollUpMs += performance.now() - t0;
     for (const [id, d] of deltas) {
-      if (opts.mode === "chunk" && d.dim !== "total") continue;
+      if (opts.mode === "chunk") break;
       const prev = dayDeltas.get(id);
       if (prev) mergeDelta(prev, d);
       else dayDeltas.set(id, d);
@@ -246,18 +252,24 @@ async function load(db: DocumentDb, opts: {
       if (opts.mode === "day") await rollups.apply(part);
       else await coll.insertMany(part.map(([id, d]) => rollupDocOf(id, d)));
       applyMs += performance.now() - t0;
+      if (opts.mode === "insert" && i + slice >= entries.length) {
+        const t1 = performance.now();
+        await db.collection(HOURLY_COLLECTION).insertMany(hourDocsOf(dayDeltas.values()));
+        applyMs += performance.now() - t1;
+      }
       if (Date.now() - lastReport > 15_000) {
         lastReport = Date.now();
         console.log(`  … ${int(i + part.length)} documents stored (${int((i + part.length) / (applyMs / 1000))}/s)`);
       }
     }
   }
+  const countStart = performance.now();
   const rollupDocs = skip ? marker.rollupDocs : await opts.countRollups();
+  const countMs = performance.now() - countStart;
   if (!skip) await meta.updateOne({ _id: "summary" }, { $set: { requests: opts.requests, seed: opts.seed, rollupDocs } }, { upsert: true });
   // The busiest project is the one-project case.
   const project = [...exact.entries()].filter(([t]) => t.startsWith("prj_")).sort((a, b) => b[1].count - a[1].count)[0]![0];
-  const totals = [...dayDeltas].filter(([, d]) => d.dim === "total").map(([id, d]) => rollupDocOf(id, d));
-  return { exact, all, project, rollupDocs, generateMs, rollUpMs, applyMs, loaded: !skip, totals };
+  return { exact, all, project, rollupDocs, generateMs, rollUpMs, applyMs, countMs, loaded: !skip };
 }
 
 /** Adds delta `b` into `a` (same document). */
@@ -271,41 +283,6 @@ function mergeDelta(a: RollupDelta, b: RollupDelta): void {
   mergeHistogram(a.histogram, b.histogram);
   mergeSketch(a.users, b.users);
   if (b.lastAt > a.lastAt) a.lastAt = b.lastAt;
-}
-
-/** Hourly "total" documents merged from minute ones (what-if: an hour-level rollup). */
-function hourlyOf(minuteDocs: readonly RollupDoc[]): RollupDoc[] {
-  const hours = new Map<string, RollupDoc>();
-  for (const d of minuteDocs) {
-    const hour = new Date(Math.floor(d.minute.getTime() / 3_600_000) * 3_600_000);
-    const id = `total-hour|${d.tenant}||${hour.toISOString()}`;
-    let h = hours.get(id);
-    if (!h) {
-      h = { _id: id, dim: "total", tenant: d.tenant, key: "", minute: hour, count: 0, errors: 0, latencySum: 0, cacheHits: 0, cacheMisses: 0, rateLimited: 0, lastAt: d.lastAt, h: {}, u: {} };
-      hours.set(id, h);
-    }
-    h.count += d.count;
-    h.errors += d.errors;
-    h.latencySum += d.latencySum;
-    h.cacheHits += d.cacheHits;
-    h.cacheMisses += d.cacheMisses;
-    h.rateLimited += d.rateLimited;
-    mergeHistogram(h.h!, d.h);
-    mergeSketch(h.u!, d.u);
-    if (d.lastAt > h.lastAt) h.lastAt = d.lastAt;
-  }
-  return [...hours.values()];
-}
-
-/** The summary the domain answers for these totals (analytics-domain.ts summary). */
-function shapeOf(t: Totals): SummaryShape {
-  const [p50, p95, p99] = percentiles(t.histogram, [0.5, 0.95, 0.99]);
-  const cacheable = t.cacheHits + t.cacheMisses;
-  return {
-    totalRequests: t.count, totalErrors: t.errors, errorRate: t.count > 0 ? (t.errors / t.count) * 100 : 0,
-    avgLatency: t.count > 0 ? t.latencySum / t.count : 0, p50Latency: p50!, p95Latency: p95!, p99Latency: p99!,
-    uniqueUsers: estimate(t.users), cacheHitRatio: cacheable > 0 ? t.cacheHits / cacheable : 0, rateLimited: t.rateLimited,
-  };
 }
 
 interface SummaryShape {
@@ -397,7 +374,6 @@ async function main(): Promise<void> {
       keep: { type: "boolean", default: false },
       load: { type: "string" },
       budget: { type: "string", default: "300" },
-      "what-if": { type: "boolean", default: true },
     },
   });
   const url = mongoUrlFromEnv();
@@ -408,8 +384,7 @@ async function main(): Promise<void> {
   const runs = Number(values.runs);
   const budgetMs = Number(values.budget) * 1000;
   // On FerretDB v1.24/SQLite every upsert scans the whole collection (its _id
-  // lookup misses the _id index) and an update command matching 100+ existing
-  // documents wedges the database (bench/README.md "Findings"), so a day of
+  // lookup misses the _id index; bench/README.md "Findings"), so a day of
   // rollups cannot be applied there in any useful time: by default the
   // documents those upserts would create are inserted instead.
   const loadMode = (values.load ?? (store === "mongo" ? "insert" : "chunk")) as LoadMode;
@@ -440,11 +415,12 @@ async function main(): Promise<void> {
     if (loaded.loaded) {
       console.log(`load: ${int(requests)} requests → ${int(loaded.rollupDocs)} rollup documents in ${(loadMs / 1000).toFixed(1)} s ` +
         `(${int(requests / (loadMs / 1000))} requests/s): generate ${(loaded.generateMs / 1000).toFixed(1)} s, rollUp ${(loaded.rollUpMs / 1000).toFixed(1)} s, ` +
-        `${loadMode === "insert" ? "insertMany" : "RollupStore.apply"} ${(loaded.applyMs / 1000).toFixed(1)} s (${int(loaded.rollupDocs / (loaded.applyMs / 1000))} documents/s)`);
+        `${loadMode === "insert" ? "insertMany" : "RollupStore.apply"} ${(loaded.applyMs / 1000).toFixed(1)} s (${int(loaded.rollupDocs / (loaded.applyMs / 1000))} documents/s), ` +
+        `counting them ${(loaded.countMs / 1000).toFixed(1)} s`);
     } else {
       console.log(`load: reused ${int(loaded.rollupDocs)} rollup documents already in ${dbName}`);
     }
-    console.log(`"total" rollups read by an all-tenant summary: ${int(loaded.totals.length)}; RSS ${mib(process.memoryUsage.rss())}` +
+    console.log(`RSS ${mib(process.memoryUsage.rss())}` +
       (serverPid ? `, database server RSS ${mib(processRss(serverPid) ?? 0)}` : ""));
     console.log(exactLine(loaded.all));
 
@@ -453,10 +429,17 @@ async function main(): Promise<void> {
     const domain = createAnalyticsDomain({ rollups, directory: emptyDirectory, now });
     const admin: Caller = { userId: "bench-admin", roles: ["admin"], isAdmin: true };
     const window = { from: DAY_START, to: DAY_END };
+    // The same data through a window with ragged edges ("the last 24 hours" asked at a quarter past): 17 and 23 edge minutes.
+    const ragged = { from: new Date(DAY_START.getTime() - 17 * MINUTE), to: new Date(DAY_END.getTime() + 23 * MINUTE) };
+    const cases = [
+      ["all tenants", "", loaded.all, window], [`project ${loaded.project}`, loaded.project, loaded.exact.get(loaded.project)!, window],
+      ["all tenants, window 23:43 → 00:23 (ragged edges)", "", loaded.all, ragged],
+      [`project ${loaded.project}, window 23:43 → 00:23`, loaded.project, loaded.exact.get(loaded.project)!, ragged],
+    ] as const;
 
     // Where the time goes: the store read, then merging in process.
     try {
-      const [docs, readMs] = await time(() => rollups.read({ dim: "total", tenants: "all", ...window }));
+      const [docs, readMs] = await time(() => rollups.totals("all", window.from, window.to, { hourly: true }));
       const [, mergeMs] = await time(async () => docs.reduce(addRollup, emptyTotals()));
       const t = docs.reduce(addRollup, emptyTotals());
       const [, pctMs] = await time(async () => [percentiles(t.histogram, [0.5, 0.95, 0.99]), estimate(t.users)]);
@@ -468,21 +451,23 @@ async function main(): Promise<void> {
       if (store === "mongo") {
         // The same query without the adapter's 15 s socket timeout: how long the server needs.
         await waitServerIdle(serverPid);
-        const raw = await rawFind(url!, dbName, ROLLUPS_COLLECTION, { dim: "total", minute: { $gte: DAY_START, $lt: DAY_END } }, { minute: 1 });
+        const raw = await rawFind(url!, dbName, HOURLY_COLLECTION, { hour: { $gte: DAY_START, $lt: DAY_END } }, { hour: 1 });
         console.log(`  the same find with no socket timeout: ${ms(raw.ms)} for ${int(raw.docs)} documents`);
       }
       console.log("");
     }
 
     const results: { scope: string; via: string; series: Series; problems: string[] }[] = [];
-    for (const [scope, projectId, x] of [["all tenants", "", loaded.all], [`project ${loaded.project}`, loaded.project, loaded.exact.get(loaded.project)!]] as const) {
+    for (const [scope, projectId, x, w] of cases) {
       console.log(`${scope} — ${exactLine(x)}`);
       stats.clear();
-      const r = await measure("domain summary", runs, warmup, budgetMs, () => domain.summary(admin, { ...window, projectId }));
-      const find = stats.get(`${ROLLUPS_COLLECTION}.find`);
-      if (find && r.dist.n > 0) {
-        const fd = distribution(find.durations.slice(find.durations.length - r.dist.n));
-        console.log(`    of which store find p50 ${ms(fd.p50)} (${int(find.docs / find.calls)} documents per call)`);
+      const r = await measure("domain summary", runs, warmup, budgetMs, () => domain.summary(admin, { ...w, projectId }));
+      for (const name of [HOURLY_COLLECTION, ROLLUPS_COLLECTION]) {
+        const find = stats.get(`${name}.find`);
+        if (find && r.dist.n > 0) {
+          const fd = distribution(find.durations.slice(find.durations.length - r.dist.n));
+          console.log(`    of which ${name} find p50 ${ms(fd.p50)} (${(find.docs / find.calls).toFixed(1)} documents per call, ${(find.calls / (r.dist.n + warmup)).toFixed(1)} calls per summary)`);
+        }
       }
       const problems = r.last ? check(r.last, x) : [];
       if (r.last) console.log(`    ${summaryLine(r.last)}${problems.length ? `\n    PROBLEMS: ${problems.join("; ")}` : " ✓ matches the exact figures"}`);
@@ -498,41 +483,14 @@ async function main(): Promise<void> {
     const client = createClient(AnalyticsService, transport);
     const headers = identityHeaders({ userId: "bench-admin", roles: ["admin"] });
     console.log(`\nanalytics service on port ${analytics.port} (GetSummary over gRPC, as admin)`);
-    for (const [scope, projectId, x] of [["all tenants", "", loaded.all], [`project ${loaded.project}`, loaded.project, loaded.exact.get(loaded.project)!]] as const) {
+    for (const [scope, projectId, x, w] of cases) {
       const r = await measure(`gRPC GetSummary, ${scope}`, runs, warmup, budgetMs, () =>
-        client.getSummary({ from: timestampFromDate(DAY_START), to: timestampFromDate(DAY_END), projectId }, { headers }));
+        client.getSummary({ from: timestampFromDate(w.from), to: timestampFromDate(w.to), projectId }, { headers }));
       const problems = r.last ? check(r.last, x) : [];
       if (problems.length) console.log(`    PROBLEMS: ${problems.join("; ")}`);
       results.push({ scope, via: "gRPC", series: r, problems });
     }
     transport.close();
-
-    if (values["what-if"]) {
-      // Not the service's code: how fast the same all-tenant summary is when the
-      // store holds only the documents it needs (a collection of "total" minute
-      // rollups; hourly "total" rollups).
-      console.log(`\nwhat-if (bench-only collections, same merge code as the domain):`);
-      const hourly = hourlyOf(loaded.totals);
-      // Packed: the histogram and the sketch as one string each (a document of
-      // ~15 fields instead of ~200), unpacked in process before merging.
-      const pack = (d: RollupDoc): Doc => ({ ...d, h: JSON.stringify(d.h ?? {}), u: JSON.stringify(d.u ?? {}) });
-      const unpack = (d: Doc): RollupDoc => ({ ...(d as RollupDoc), h: JSON.parse(d.h as string) as Record<string, number>, u: JSON.parse(d.u as string) as Record<string, number> });
-      const variants: [label: string, via: string, docs: Doc[], read: (d: Doc) => RollupDoc][] = [
-        [`"total" minute rollups in a collection of their own (${int(loaded.totals.length)} docs)`, "what-if own collection", loaded.totals, (d) => d as RollupDoc],
-        [`hourly "total" rollups in a collection of their own (${int(hourly.length)} docs)`, "what-if hourly", hourly, (d) => d as RollupDoc],
-        [`hourly "total" rollups, histogram and sketch packed into strings (${int(hourly.length)} docs)`, "what-if hourly packed", hourly.map(pack), unpack],
-      ];
-      for (const [i, [label, via, docs, read]] of variants.entries()) {
-        const coll = db.collection<Doc>(`bench_whatif_${i}`);
-        await coll.ensureIndex({ dim: 1, minute: 1 }, { name: "by_dim_minute" });
-        for (let k = 0; k < docs.length; k += 1000) await coll.insertMany(docs.slice(k, k + 1000));
-        const r = await measure(label, runs, warmup, budgetMs, async () =>
-          shapeOf((await coll.find({ dim: "total", minute: { $gte: DAY_START, $lt: DAY_END } }, { sort: { minute: 1 } })).map(read).reduce(addRollup, emptyTotals())));
-        const problems = r.last ? check(r.last, loaded.all) : [];
-        if (problems.length) console.log(`    PROBLEMS: ${problems.join("; ")}`);
-        results.push({ scope: "all tenants", via, series: r, problems });
-      }
-    }
 
     console.log(`\n| store | scope | via | runs | p50 | p95 | max | < 200 ms (p95) | answer correct |`);
     console.log(`|---|---|---|---|---|---|---|---|---|`);

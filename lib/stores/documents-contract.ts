@@ -86,6 +86,12 @@ export function documentDbContract(name: string, open: () => Promise<DocumentDb>
         expect(sorted(await c.find({ n: { $eq: 10 } }))).toEqual(["d"]);
         expect(sorted(await c.find({ _id: { $in: ["a", "c", "nope"] } }))).toEqual(["a", "c"]);
       });
+      it("answers each document once for an _id $in naming it twice, and applies the filter's other conditions", async () => {
+        const c = await seeded();
+        expect(sorted(await c.find({ _id: { $in: ["a", "a", "c"] } }))).toEqual(["a", "c"]);
+        expect(sorted(await c.find({ _id: { $in: ["a", "b", "c"] }, g: "g1" }))).toEqual(["a", "b"]);
+        expect(await c.count({ _id: { $in: ["c", "c"] } })).toBe(1);
+      });
       it("matches $gte/$lt ranges on numbers and on Dates", async () => {
         const c = await seeded();
         expect(sorted(await c.find({ n: { $gte: 3, $lt: 10 } }))).toEqual(["a", "e"]);

@@ -104,14 +104,24 @@ function embeddedCollection(s: Store): DocumentCollection {
 /** Matching stored documents (not copies), sorted and sliced like a MongoDB cursor (limit 0 = none). */
 function select(s: Store, filter: Filter, o: FindOptions): Doc[] {
   checkFilter(filter);
-  // A filter naming one _id (rollups, leases) looks it up instead of scanning; mingo still checks the whole filter.
-  const byId = typeof filter._id === "string" ? s.docs.get(filter._id) : undefined;
-  const candidates = typeof filter._id === "string" ? (byId ? [byId] : []) : [...s.docs.values()];
+  // A filter naming its _id or _ids (rollups, leases) looks them up instead of scanning; mingo still checks the whole filter.
+  const ids = idsOf(filter._id);
+  const candidates = ids ? [...new Set(ids)].flatMap((id) => s.docs.get(id) ?? []) : [...s.docs.values()];
   let cursor = new Query(filter, {}).find<Doc>(candidates);
   if (o.sort) cursor = cursor.sort(o.sort);
   if (o.skip) cursor = cursor.skip(o.skip);
   if (o.limit) cursor = cursor.limit(o.limit);
   return cursor.all();
+}
+
+/** The _ids an `_id` condition admits when it is one string or a lone `$in` of strings; undefined otherwise. */
+function idsOf(cond: unknown): string[] | undefined {
+  if (typeof cond === "string") return [cond];
+  if (cond && typeof cond === "object" && !Array.isArray(cond) && Object.keys(cond).length === 1) {
+    const list = (cond as { $in?: unknown }).$in;
+    if (Array.isArray(list) && list.every((x) => typeof x === "string")) return list as string[];
+  }
+  return undefined;
 }
 
 /** Updates the first match; with `upsert`, inserts when none matches. Answers the stored document after. */

@@ -29,6 +29,22 @@ describeWithServer("TEST_MONGO_URL", "DocumentDb on MongoDB", (url) => {
     await db.close();
   });
 
+  it("creates secondary indexes on MongoDB but only unique ones on FerretDB, which never reads through the others", async () => {
+    const db = await openDocumentDb({ url, dbName });
+    const client = new MongoClient(url, { serverSelectionTimeoutMS: 5_000 });
+    try {
+      const c = db.collection("index_choice");
+      await c.ensureIndex({ a: 1 }, { name: "a_secondary" });
+      await c.ensureIndex({ b: 1 }, { name: "b_unique", unique: true });
+      const info = await client.db(dbName).command({ buildInfo: 1 });
+      const names = (await client.db(dbName).collection("index_choice").listIndexes().toArray()).map((i) => i.name as string).sort();
+      expect(names).toEqual(typeof info.ferretdbVersion === "string" ? ["_id_", "b_unique"] : ["_id_", "a_secondary", "b_unique"]);
+    } finally {
+      await client.close();
+      await db.close();
+    }
+  });
+
   afterAll(async () => {
     const client = new MongoClient(url, { serverSelectionTimeoutMS: 5_000 });
     try {

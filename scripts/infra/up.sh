@@ -204,12 +204,14 @@ REDIS_PID=$!
 record redis "$REDIS_PID"
 
 # --- FerretDB: SQLite backend (one file per database in data/), no auth;
-#     telemetry off, debug/metrics HTTP listener off.
+#     telemetry off, debug/metrics HTTP listener off. Inserts commit 1000
+#     documents per SQLite transaction instead of 100 (one per ingest batch;
+#     bench/README.md "Findings").
 FDB_DIR="$MESH_INFRA_DIR/ferretdb"
 mkdir -p "$FDB_DIR/data" "$FDB_DIR/state"
 "$FERRETDB" --handler=sqlite --sqlite-url="file:$FDB_DIR/data/" \
   --listen-addr="127.0.0.1:$MONGO_PORT" --state-dir="$FDB_DIR/state" \
-  --debug-addr=- --telemetry=disable --log-level=info \
+  --debug-addr=- --telemetry=disable --log-level=info --test-batch-size=1000 \
   >"$FDB_DIR/ferretdb.log" 2>&1 </dev/null &
 FDB_PID=$!
 record ferretdb "$FDB_PID"

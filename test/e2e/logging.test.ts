@@ -205,11 +205,12 @@ function loggingSuite(store: string, mongoUrl: () => string | undefined) {
         expect(await h.client.ingestLogStream(messages(logs), { timeoutMs: 10_000 })).toMatchObject({ ingested: 0, duplicates: 2 });
       });
 
-      it("fails with INVALID_ARGUMENT at an invalid record, after storing the messages before it", async () => {
+      it("fails with INVALID_ARGUMENT at an invalid record, after storing the messages before it and none after", async () => {
         const { project } = tenant();
         const first = [makeLogRecord({ projectId: project }), makeLogRecord({ projectId: project })];
         const second = [makeLogRecord({ projectId: project }), makeLogRecord({ projectId: project, statusCode: 1_000 })];
-        const err = await rejectionOf(h.client.ingestLogStream(messages(first, second), { timeoutMs: 10_000 }));
+        const third = [makeLogRecord({ projectId: project })];
+        const err = await rejectionOf(h.client.ingestLogStream(messages(first, second, third), { timeoutMs: 10_000 }));
         expect({ code: err.code, fields: fieldViolationsOf(err).map((v) => v.field) }).toEqual({ code: Code.InvalidArgument, fields: ["logs[1]"] });
         expect(idsOf((await h.client.queryLogs({ projectId: project }, as.admin())).logs).sort()).toEqual(idsOf(first).sort());
       });

@@ -61,7 +61,7 @@ export async function tenantsFor(caller: Caller, directory: ProjectDirectory, pr
   return projectId ? tenants.filter((t) => t === projectId) : tenants;
 }
 
-/** Traffic, error and latency figures answered from per-minute rollups, never from raw logs. */
+/** Traffic, error and latency figures answered from hour and minute rollups, never from raw logs. */
 export function createAnalyticsDomain(deps: AnalyticsDeps) {
   const { rollups, now } = deps;
 
@@ -73,7 +73,7 @@ export function createAnalyticsDomain(deps: AnalyticsDeps) {
 
   async function totals(caller: Caller, input: WindowInput): Promise<Totals> {
     const { window, tenants } = await prepare(caller, input);
-    const docs = await rollups.read({ dim: "total", tenants, ...window });
+    const docs = await rollups.totals(tenants, window.from, window.to, { hourly: true });
     return docs.reduce(addRollup, emptyTotals());
   }
 
@@ -84,7 +84,8 @@ export function createAnalyticsDomain(deps: AnalyticsDeps) {
     const starts = bucketStarts(v, window.from, window.to, interval);
     v.throwIfAny();
     const buckets = new Map(starts.map((s) => [s, { count: 0, errors: 0 }]));
-    for (const d of await rollups.read({ dim: "total", tenants, ...window })) {
+    // Hour documents fall inside one hour or day bucket; minute buckets read minutes only.
+    for (const d of await rollups.totals(tenants, window.from, window.to, { hourly: interval !== "minute" })) {
       const b = buckets.get(bucketStart(d.minute, interval));
       if (b) { b.count += d.count; b.errors += d.errors; }
     }

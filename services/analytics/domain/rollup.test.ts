@@ -2,7 +2,7 @@ import { describe, expect, it } from "vitest";
 import { makeLogEntry } from "../../../test/support/analytics-harness.js";
 import { bucketOf } from "./histogram.js";
 import { estimate } from "./hll.js";
-import { endpointKey, rollUp, rollupId, tenantOf, type RollupDelta } from "./rollup.js";
+import { ALL_TENANTS, endpointKey, rollUp, rollupId, tenantOf, type RollupDelta } from "./rollup.js";
 
 const T = new Date("2026-03-10T12:00:00Z");
 const at = (seconds: number) => new Date(T.getTime() + seconds * 1_000);
@@ -10,7 +10,7 @@ const minute = (m: number) => new Date(T.getTime() + m * 60_000);
 
 /** The one delta of a dimension (fails when there is not exactly one). */
 function only(deltas: Map<string, RollupDelta>, dim: RollupDelta["dim"]): RollupDelta {
-  const found = [...deltas.values()].filter((d) => d.dim === dim);
+  const found = [...deltas.values()].filter((d) => d.dim === dim && d.tenant !== ALL_TENANTS);
   expect(found).toHaveLength(1);
   return found[0]!;
 }
@@ -48,18 +48,30 @@ describe("rollupId", () => {
 });
 
 describe("rollUp", () => {
-  it("adds a record with user and API key to five dimensions: total, service, endpoint, user and key", () => {
+  it("adds a record with user and API key to five dimensions: total, service, endpoint, user and key, and to the all-tenant total", () => {
     const deltas = rollUp([makeLogEntry({ timestamp: at(5), userId: "alice", apiKeyId: "k1" })]);
     expect([...deltas.keys()].sort()).toEqual([
       rollupId("endpoint", "p1", "GET /api/v1/projects/{id}", T), rollupId("key", "p1", "k1", T),
       rollupId("service", "p1", "project", T), rollupId("total", "p1", "", T), rollupId("user", "p1", "alice", T),
+      rollupId("total", ALL_TENANTS, "", T),
     ].sort());
-    for (const d of deltas.values()) expect(d).toMatchObject({ tenant: "p1", minute: T, count: 1 });
+    for (const d of deltas.values()) expect(d).toMatchObject({ tenant: d.dim === "total" && d.key === "" && d.tenant === ALL_TENANTS ? ALL_TENANTS : "p1", minute: T, count: 1 });
   });
 
   it("leaves out the user and key dimensions for a record without them", () => {
     const deltas = rollUp([makeLogEntry({ userId: "", apiKeyId: "" })]);
-    expect([...deltas.values()].map((d) => d.dim).sort()).toEqual(["endpoint", "service", "total"]);
+    expect([...deltas.values()].map((d) => d.dim).sort()).toEqual(["endpoint", "service", "total", "total"]);
+  });
+
+  it("adds every tenant's records into the all-tenant total, users sketch included", () => {
+    const deltas = rollUp([
+      makeLogEntry({ projectId: "p1", userId: "alice", statusCode: 500 }), makeLogEntry({ projectId: "p2", userId: "bob" }),
+      makeLogEntry({ projectId: "", userId: "carol", cacheStatus: "HIT" }),
+    ]);
+    const [all, ...more] = [...deltas.values()].filter((d) => d.tenant === ALL_TENANTS);
+    expect(more).toEqual([]);
+    expect({ dim: all!.dim, count: all!.count, errors: all!.errors, cacheHits: all!.cacheHits, users: estimate(all!.users) })
+      .toEqual({ dim: "total", count: 3, errors: 1, cacheHits: 1, users: 3 });
   });
 
   it("keys the service dimension (gateway) when no upstream service answered", () => {
@@ -68,14 +80,14 @@ describe("rollUp", () => {
 
   it("keeps one document per UTC minute, starting on the minute", () => {
     const deltas = rollUp([makeLogEntry({ timestamp: at(0) }), makeLogEntry({ timestamp: at(59.999) }), makeLogEntry({ timestamp: at(60) })]);
-    const totals = [...deltas.values()].filter((d) => d.dim === "total").sort((a, b) => a.minute.getTime() - b.minute.getTime());
+    const totals = [...deltas.values()].filter((d) => d.dim === "total" && d.tenant !== ALL_TENANTS).sort((a, b) => a.minute.getTime() - b.minute.getTime());
     expect(totals.map((d) => [d.minute, d.count])).toEqual([[minute(0), 2], [minute(1), 1]]);
   });
 
   it("keeps tenants apart: the same minute and key in two projects are two documents", () => {
     const deltas = rollUp([makeLogEntry({ projectId: "p1" }), makeLogEntry({ projectId: "p2" }), makeLogEntry({ projectId: "p2" })]);
     const totals = [...deltas.values()].filter((d) => d.dim === "total").map((d) => [d.tenant, d.count]).sort();
-    expect(totals).toEqual([["p1", 1], ["p2", 2]]);
+    expect(totals).toEqual([[ALL_TENANTS, 3], ["p1", 1], ["p2", 2]]);
   });
 
   it("counts as errors only statuses of 500 and above", () => {

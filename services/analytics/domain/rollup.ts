@@ -41,6 +41,12 @@ export function endpointKey(e: Pick<LogEntry, "method" | "route">): string {
   return `${e.method} ${e.route || "(unmatched)"}`;
 }
 
+/**
+ * The tenant under which the `total` dimension also adds up every tenant's
+ * traffic, so an all-tenant read (an admin's) reads one tenant's documents.
+ */
+export const ALL_TENANTS = "*";
+
 const MINUTE = 60_000;
 
 /** Adds records into per-minute deltas, keyed by rollup document id. */
@@ -48,10 +54,12 @@ export function rollUp(entries: readonly LogEntry[], into = new Map<string, Roll
   for (const e of entries) {
     const tenant = tenantOf(e);
     const minute = new Date(Math.floor(e.timestamp.getTime() / MINUTE) * MINUTE);
-    const keys: [Dimension, string][] = [["total", ""], ["service", e.upstreamService || "(gateway)"], ["endpoint", endpointKey(e)]];
-    if (e.userId) keys.push(["user", e.userId]);
-    if (e.apiKeyId) keys.push(["key", e.apiKeyId]);
-    for (const [dim, key] of keys) {
+    const keys: [Dimension, string, string][] = [
+      ["total", tenant, ""], ["total", ALL_TENANTS, ""], ["service", tenant, e.upstreamService || "(gateway)"], ["endpoint", tenant, endpointKey(e)],
+    ];
+    if (e.userId) keys.push(["user", tenant, e.userId]);
+    if (e.apiKeyId) keys.push(["key", tenant, e.apiKeyId]);
+    for (const [dim, tenant, key] of keys) {
       const id = rollupId(dim, tenant, key, minute);
       let d = into.get(id);
       if (!d) {

@@ -60,6 +60,13 @@ export function matches(scope: ReadScope, f: LogFilter, e: LogEntry): boolean {
 }
 
 /** Request logs: idempotent ingest, scoped queries and live tails. */
+/** One rejected record of a batch. */
+export interface BatchError {
+  index: number;
+  requestId: string;
+  message: string;
+}
+
 export function createLoggingDomain(deps: LoggingDomainDeps) {
   const { store, now } = deps;
 
@@ -86,6 +93,35 @@ export function createLoggingDomain(deps: LoggingDomainDeps) {
     return { inserted: result.inserted, duplicates: result.duplicates.length };
   }
 
+  /** Validates a batch without storing it: one error per invalid record, sorted by index. */
+  function checkBatch(inputs: readonly LogInput[]): { entries: LogEntry[]; errors: BatchError[] } {
+    if (inputs.length === 0 || inputs.length > MAX_BATCH) {
+      const v = createViolations();
+      v.add("logs", `must hold 1 to ${MAX_BATCH} records`);
+      v.throwIfAny();
+    }
+    const at = now();
+    const errors: BatchError[] = [];
+    const entries = inputs.map((input, index) => {
+      const v = createViolations();
+      const entry = toEntry(v, "", input, at);
+      if (v.list.length > 0) errors.push({ index, requestId: input.requestId, message: v.list.map((x) => `${x.field}: ${x.description}`).join("; ") });
+      return entry;
+    });
+    const seen = new Set<string>();
+    entries.forEach((e, index) => {
+      if (seen.has(e.requestId)) errors.push({ index, requestId: e.requestId, message: "request_id: repeats an earlier record of this batch" });
+      seen.add(e.requestId);
+    });
+    return { entries, errors: errors.sort((a, b) => a.index - b.index) };
+  }
+
+  /** Stores entries `checkBatch` accepted; `ingested` counts duplicates too (they are stored). */
+  async function storeBatch(caller: Caller | undefined, entries: LogEntry[]): Promise<{ ingested: number; duplicates: number }> {
+    const result = await write(await stamp(caller, entries));
+    return { ingested: result.inserted + result.duplicates, duplicates: result.duplicates };
+  }
+
   async function list(caller: Caller, filter: LogFilter, page: number, limit: number, v: ReturnType<typeof createViolations>) {
     const paging = pageOf(v, page, limit);
     v.throwIfAny();
@@ -105,28 +141,18 @@ export function createLoggingDomain(deps: LoggingDomainDeps) {
 
     /** All or nothing: any invalid record → nothing stored and one error per invalid record. */
     async ingestBatch(caller: Caller | undefined, inputs: readonly LogInput[]) {
-      if (inputs.length === 0 || inputs.length > MAX_BATCH) {
-        const v = createViolations();
-        v.add("logs", `must hold 1 to ${MAX_BATCH} records`);
-        v.throwIfAny();
-      }
-      const at = now();
-      const errors: { index: number; requestId: string; message: string }[] = [];
-      const entries = inputs.map((input, index) => {
-        const v = createViolations();
-        const entry = toEntry(v, "", input, at);
-        if (v.list.length > 0) errors.push({ index, requestId: input.requestId, message: v.list.map((x) => `${x.field}: ${x.description}`).join("; ") });
-        return entry;
-      });
-      const seen = new Set<string>();
-      entries.forEach((e, index) => {
-        if (seen.has(e.requestId)) errors.push({ index, requestId: e.requestId, message: "request_id: repeats an earlier record of this batch" });
-        seen.add(e.requestId);
-      });
-      if (errors.length > 0) return { ingested: 0, duplicates: 0, errors: errors.sort((a, b) => a.index - b.index) };
-      const result = await write(await stamp(caller, entries));
-      return { ingested: result.inserted + result.duplicates, duplicates: result.duplicates, errors };
+      const checked = checkBatch(inputs);
+      if (checked.errors.length > 0) return { ingested: 0, duplicates: 0, errors: checked.errors };
+      return { ...(await storeBatch(caller, checked.entries)), errors: checked.errors };
     },
+
+    /**
+     * The two halves of `ingestBatch`, for callers that validate one batch
+     * while an earlier one is being stored: `checkBatch` validates synchronously
+     * (errors sorted by index; entries usable only when there are none).
+     */
+    checkBatch,
+    storeBatch,
 
     async query(caller: Caller, f: FilterInput & { page: number; limit: number }) {
       const v = createViolations();

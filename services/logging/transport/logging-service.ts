@@ -8,6 +8,9 @@ import type { LoggingDomain } from "../domain/logging-domain.js";
 import type { LogInput } from "../domain/records.js";
 import type { LogEntry } from "../storage/port.js";
 
+/** Messages of one ingest stream being stored at once. */
+const STREAM_WINDOW = 2;
+
 const date = (t: Timestamp | undefined) => (t ? timestampDate(t) : undefined);
 
 function input(r: LogRecord): LogInput {
@@ -32,17 +35,39 @@ export function createLoggingServiceImpl(domain: LoggingDomain): ServiceImpl<typ
       return { ingested: result.ingested, errors: result.errors };
     },
     async ingestLogStream(requests) {
+      // Message n+1 is received, decoded and validated while message n is
+      // being stored (at most STREAM_WINDOW stores in flight), so the store
+      // never idles between messages. Every message before an invalid one is
+      // stored before the stream fails; nothing after it is.
       let ingested = 0;
       let duplicates = 0;
-      for await (const req of requests) {
-        if (req.logs.length === 0) continue;
-        const result = await domain.ingestBatch(undefined, req.logs.map(input));
-        if (result.errors.length > 0) {
-          const e = result.errors[0]!;
-          throw invalidArgument([{ field: `logs[${e.index}]`, description: e.message }]);
+      const inFlight: Promise<void>[] = [];
+      const settle = async () => {
+        const results = await Promise.allSettled(inFlight.splice(0));
+        const failed = results.find((r) => r.status === "rejected");
+        if (failed) throw failed.reason;
+      };
+      try {
+        for await (const req of requests) {
+          if (req.logs.length === 0) continue;
+          const { entries, errors } = domain.checkBatch(req.logs.map(input));
+          if (errors.length > 0) {
+            await settle();
+            const e = errors[0]!;
+            throw invalidArgument([{ field: `logs[${e.index}]`, description: e.message }]);
+          }
+          const stored = domain.storeBatch(undefined, entries).then((r) => {
+            ingested += r.ingested - r.duplicates;
+            duplicates += r.duplicates;
+          });
+          stored.catch(() => undefined); // observed by settle() or the shift below
+          inFlight.push(stored);
+          if (inFlight.length >= STREAM_WINDOW) await inFlight.shift();
         }
-        ingested += result.ingested - result.duplicates;
-        duplicates += result.duplicates;
+        await settle();
+      } catch (err) {
+        await Promise.allSettled(inFlight); // never answer while a store is still running
+        throw err;
       }
       return { ingested, duplicates };
     },
