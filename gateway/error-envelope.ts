@@ -1,0 +1,53 @@
+import { toJson, type DescMessage, type JsonObject } from "@bufbuild/protobuf";
+import { Code, ConnectError } from "@connectrpc/connect";
+import {
+  BadRequestSchema, ErrorInfoSchema, HelpSchema, LocalizedMessageSchema, PreconditionFailureSchema,
+  QuotaFailureSchema, RequestInfoSchema, ResourceInfoSchema, RetryInfoSchema,
+} from "../gen/google/rpc/error_details_pb.js";
+import { errorNameFor, httpStatusFor } from "./http-status.js";
+
+/** The JSON body of every failed REST reply (DESIGN.md "Errors"). */
+export interface ErrorEnvelope {
+  error: string;
+  message: string;
+  statusCode: number;
+  timestamp: string;
+  requestId: string;
+  details: JsonObject[];
+}
+
+/**
+ * The `google.rpc` detail types the gateway renders as JSON (with their
+ * `@type`). DebugInfo is left out on purpose: it may carry stack traces.
+ */
+const renderable: readonly DescMessage[] = [
+  BadRequestSchema, ErrorInfoSchema, RetryInfoSchema, QuotaFailureSchema, PreconditionFailureSchema,
+  RequestInfoSchema, ResourceInfoSchema, HelpSchema, LocalizedMessageSchema,
+];
+
+/**
+ * Renders an error as the gateway's one JSON envelope: HTTP status from
+ * `httpStatusFor`, the error name from `errorNameFor` (TOKEN_EXPIRED for an
+ * expired token), the client-safe message, and the upstream's typed details
+ * (`google.rpc.BadRequest` field violations and the like) as proto3 JSON.
+ * Any other thrown value becomes INTERNAL with a generic message.
+ */
+export function errorEnvelope(thrown: unknown, requestId: string, now = new Date()): ErrorEnvelope {
+  const err = ConnectError.from(thrown, Code.Internal);
+  const internal = !(thrown instanceof ConnectError) && err.code === Code.Internal;
+  const details: JsonObject[] = [];
+  for (const schema of renderable) {
+    for (const d of err.findDetails(schema)) {
+      details.push({ "@type": `type.googleapis.com/${schema.typeName}`, ...(toJson(schema, d) as JsonObject) });
+    }
+  }
+  const expired = err.code === Code.Unauthenticated && err.findDetails(ErrorInfoSchema).some((i) => i.reason === "TOKEN_EXPIRED");
+  return {
+    error: expired ? "TOKEN_EXPIRED" : errorNameFor[err.code],
+    message: internal ? "internal error" : err.rawMessage,
+    statusCode: httpStatusFor[err.code],
+    timestamp: now.toISOString(),
+    requestId,
+    details,
+  };
+}
