@@ -1,14 +1,22 @@
 #!/usr/bin/env bash
-# Fails when gen/ differs from what `buf generate` produces from proto/:
-# generated code is committed and must never drift from the contracts.
+# Fails when gen/ (from proto/, buf.gen.yaml) or test/gen/ (from test/proto/,
+# buf.gen.test.yaml) differs from what `buf generate` produces: generated code
+# is committed and must never drift from the contracts.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT
-node_modules/.bin/buf generate --template buf.gen.yaml -o "$tmp"
-if ! diff -r "$tmp/gen" gen > "$tmp/diff.txt"; then
-  echo "gen/ is stale: run 'npm run gen' and commit the result. Differences:" >&2
-  head -n 40 "$tmp/diff.txt" >&2
-  exit 1
-fi
-echo "gen/ matches proto/"
+status=0
+# check <template> <output dir>: generates into $tmp and diffs with the committed copy.
+check() {
+  node_modules/.bin/buf generate --template "$1" -o "$tmp"
+  if ! diff -r "$tmp/$2" "$2" > "$tmp/diff.txt"; then
+    echo "$2/ is stale: run 'npm run gen' and commit the result. Differences:" >&2
+    head -n 40 "$tmp/diff.txt" >&2
+    status=1
+  fi
+}
+check buf.gen.yaml gen
+check buf.gen.test.yaml test/gen
+[ "$status" -eq 0 ] && echo "gen/ matches proto/, test/gen/ matches test/proto/"
+exit "$status"
