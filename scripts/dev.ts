@@ -4,14 +4,14 @@ import { join } from "node:path";
 /**
  * `npm start`: runs every process of the mesh with embedded stores (no
  * servers needed), prefixes their output, and stops them all on Ctrl-C or
- * SIGTERM. Later processes (project, logging, analytics, gateway) join the
- * list as they are built.
+ * SIGTERM: the four services and the gateway in front of them (:8080).
  */
 const processes = [
   { name: "auth", entry: "services/auth/main.ts" },
   { name: "project", entry: "services/project/main.ts" },
   { name: "logging", entry: "services/logging/main.ts" },
   { name: "analytics", entry: "services/analytics/main.ts" },
+  { name: "gateway", entry: "gateway/main.ts" },
 ];
 
 const root = join(import.meta.dirname, "..");

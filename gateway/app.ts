@@ -1,0 +1,97 @@
+import { durationMs } from "@bufbuild/protobuf/wkt";
+import type { JSONWebKeySet } from "jose";
+import type { Logger } from "pino";
+import { AnalyticsService } from "../gen/mesh/analytics/v1/analytics_pb.js";
+import { AuthService } from "../gen/mesh/auth/v1/auth_pb.js";
+import { LbPolicy } from "../gen/mesh/gateway/v1/config_pb.js";
+import { LoggingService } from "../gen/mesh/logging/v1/logging_pb.js";
+import { ProjectService } from "../gen/mesh/project/v1/project_pb.js";
+import { createCluster, type Cluster } from "./clusters/cluster.js";
+import { findFilter, type ResolvedGatewayConfig } from "./config/resolved-config.js";
+import { createAuthenticator, jwksFromCluster } from "./filters/authn.js";
+import { identityFilter } from "./filters/identity.js";
+import { requestIdOf } from "./filters/request-id.js";
+import { createRestHandler, sendError } from "./rest/handler.js";
+import { createListener, type AnyRequest, type AnyResponse } from "./server/listener.js";
+import { bindingsOf } from "./transcoding/bindings.js";
+import { createRouter } from "./transcoding/router.js";
+
+/** The services whose google.api.http rules the gateway transcodes. */
+export const GATEWAY_SERVICES = [AuthService, ProjectService, LoggingService, AnalyticsService];
+
+export interface GatewayOverrides {
+  /** JWKS source replacing the configured one (tests). */
+  readonly jwks?: () => Promise<JSONWebKeySet>;
+}
+
+export interface RunningGateway {
+  readonly port: number;
+  readonly clusters: ReadonlyMap<string, Cluster>;
+  stop(): Promise<void>;
+}
+
+/**
+ * Starts the gateway on the configured listener: the REST routes of every
+ * known service (from their google.api.http rules), upstream clusters, and
+ * the filters built so far (request id, authentication and method access).
+ */
+export async function startGateway(cfg: ResolvedGatewayConfig, logger: Logger, overrides: GatewayOverrides = {}): Promise<RunningGateway> {
+  const clusters = new Map<string, Cluster>();
+  const byName = new Map<string, Cluster>();
+  const routerCfg = findFilter(cfg, "router");
+  for (const c of cfg.clusters) {
+    const cluster = createCluster({
+      name: c.name,
+      endpoints: c.endpoints,
+      ...(c.dnsName ? { dns: { name: c.dnsName, port: c.dnsPort, refreshMs: durationMs(c.dnsRefreshInterval) } } : {}),
+      lbPolicy: c.lbPolicy === LbPolicy.LEAST_REQUEST ? "least_request" : "round_robin",
+      maxConcurrent: c.circuitBreakers.maxConcurrentRequests,
+      defaultTimeoutMs: durationMs(c.requestTimeout),
+      onResolveError: (err) => logger.warn({ err, cluster: c.name }, "DNS resolution failed; keeping the last endpoints"),
+    });
+    if (c.dnsName) await cluster.refresh();
+    byName.set(c.name, cluster);
+    for (const s of c.services) clusters.set(s, cluster);
+  }
+  const authnCfg = findFilter(cfg, "authn");
+  const filters = [];
+  if (authnCfg) {
+    const jwks = overrides.jwks ?? (authnCfg.jwksSource.case === "jwksCluster"
+      ? jwksFromCluster(byName.get(authnCfg.jwksSource.value)!)
+      : async () => (await (await fetch(authnCfg.jwksSource.value as string, { signal: AbortSignal.timeout(5_000) })).json()) as JSONWebKeySet);
+    filters.push(identityFilter(createAuthenticator(authnCfg, { jwks })));
+  }
+  const rest = createRestHandler({
+    router: createRouter(bindingsOf(GATEWAY_SERVICES)),
+    clusters,
+    maxBodyBytes: cfg.listener.maxRequestBodyBytes,
+    maxJsonDepth: cfg.listener.maxJsonDepth,
+    timeoutMs: routerCfg ? durationMs(routerCfg.defaultTimeout) : 15_000,
+    logger,
+  }, filters);
+  const requestIdHeader = findFilter(cfg, "requestId")?.headerName ?? "x-request-id";
+
+  const handler = (req: AnyRequest, res: AnyResponse) => {
+    const requestId = requestIdOf(req.headers[requestIdHeader]);
+    const responseHeaders = new Headers({ [requestIdHeader]: requestId });
+    rest(req, res, requestId, responseHeaders).catch((err: unknown) => {
+      logger.error({ err, request_id: requestId }, "request failed unexpectedly");
+      sendError(res, err, requestId, responseHeaders);
+    });
+  };
+  const listener = createListener(handler, {
+    headersTimeoutMs: durationMs(cfg.listener.requestHeaderTimeout),
+    idleTimeoutMs: durationMs(cfg.listener.idleTimeout),
+    onClientError: (err) => logger.debug({ err }, "refused a malformed request"),
+  });
+  const port = await listener.listen(cfg.listener.port, cfg.listener.address);
+  logger.info({ port, clusters: [...byName.keys()] }, "gateway listening");
+  return {
+    port,
+    clusters: byName,
+    async stop() {
+      await listener.close(durationMs(cfg.listener.drainTimeout));
+      for (const c of byName.values()) c.close();
+    },
+  };
+}

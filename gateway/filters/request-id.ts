@@ -1,0 +1,14 @@
+import { randomUUID } from "node:crypto";
+
+/** What an incoming request ID may look like: 1–128 characters of letters, digits and `._:-`, starting with a letter or digit. */
+const WELL_FORMED = /^[A-Za-z0-9][A-Za-z0-9._:-]{0,127}$/;
+
+/**
+ * The request's ID: the client's `x-request-id` when it is well formed (so a
+ * caller can correlate its own logs), a new UUID otherwise. It is echoed on
+ * the reply and forwarded upstream.
+ */
+export function requestIdOf(header: string | string[] | undefined): string {
+  const value = Array.isArray(header) ? header[0] : header;
+  return value !== undefined && WELL_FORMED.test(value) ? value : randomUUID();
+}
