@@ -8,9 +8,14 @@ import { LoggingService } from "../gen/mesh/logging/v1/logging_pb.js";
 import { ProjectService } from "../gen/mesh/project/v1/project_pb.js";
 import { createCluster, type Cluster } from "./clusters/cluster.js";
 import { findFilter, type ResolvedGatewayConfig } from "./config/resolved-config.js";
+import { createAdmission } from "./filters/admission.js";
+import { createApiKeyVerifier, type ApiKeyVerifier } from "./filters/api-key.js";
 import { createAuthenticator, jwksFromCluster } from "./filters/authn.js";
-import { identityFilter } from "./filters/identity.js";
+import { createResponseCache } from "./filters/cache.js";
+import { createRateLimiter } from "./filters/rate-limit.js";
 import { requestIdOf } from "./filters/request-id.js";
+import { openGatewayState } from "./state/open.js";
+import type { GatewayState } from "./state/port.js";
 import { createRestHandler, sendError } from "./rest/handler.js";
 import { createListener, type AnyRequest, type AnyResponse } from "./server/listener.js";
 import { bindingsOf } from "./transcoding/bindings.js";
@@ -22,6 +27,8 @@ export const GATEWAY_SERVICES = [AuthService, ProjectService, LoggingService, An
 export interface GatewayOverrides {
   /** JWKS source replacing the configured one (tests). */
   readonly jwks?: () => Promise<JSONWebKeySet>;
+  /** Gateway state replacing the configured one (tests). */
+  readonly state?: GatewayState;
 }
 
 export interface RunningGateway {
@@ -32,8 +39,9 @@ export interface RunningGateway {
 
 /**
  * Starts the gateway on the configured listener: the REST routes of every
- * known service (from their google.api.http rules), upstream clusters, and
- * the filters built so far (request id, authentication and method access).
+ * known service (from their google.api.http rules), upstream clusters, the
+ * gateway state (Redis or embedded), and the filters: request id,
+ * authentication (JWT, API key), method access, rate limit, response cache.
  */
 export async function startGateway(cfg: ResolvedGatewayConfig, logger: Logger, overrides: GatewayOverrides = {}): Promise<RunningGateway> {
   const clusters = new Map<string, Cluster>();
@@ -53,14 +61,27 @@ export async function startGateway(cfg: ResolvedGatewayConfig, logger: Logger, o
     byName.set(c.name, cluster);
     for (const s of c.services) clusters.set(s, cluster);
   }
+  const state = overrides.state ?? await openGatewayState({ url: cfg.redis.url || undefined, logger });
   const authnCfg = findFilter(cfg, "authn");
-  const filters = [];
+  let authenticator;
   if (authnCfg) {
     const jwks = overrides.jwks ?? (authnCfg.jwksSource.case === "jwksCluster"
       ? jwksFromCluster(byName.get(authnCfg.jwksSource.value)!)
       : async () => (await (await fetch(authnCfg.jwksSource.value as string, { signal: AbortSignal.timeout(5_000) })).json()) as JSONWebKeySet);
-    filters.push(identityFilter(createAuthenticator(authnCfg, { jwks })));
+    authenticator = createAuthenticator(authnCfg, { jwks });
   }
+  const apiKeyCfg = findFilter(cfg, "apiKey");
+  let apiKeys: ApiKeyVerifier | undefined;
+  const projectCluster = clusters.get(ProjectService.typeName);
+  if (apiKeyCfg && projectCluster) {
+    apiKeys = createApiKeyVerifier({
+      transport: projectCluster.transport, state, logger,
+      positiveTtlMs: durationMs(apiKeyCfg.positiveCacheTtl), negativeTtlMs: durationMs(apiKeyCfg.negativeCacheTtl),
+    });
+    apiKeys.watch();
+  }
+  const rateCfg = findFilter(cfg, "rateLimit");
+  const cacheCfg = findFilter(cfg, "cache");
   const rest = createRestHandler({
     router: createRouter(bindingsOf(GATEWAY_SERVICES)),
     clusters,
@@ -68,7 +89,12 @@ export async function startGateway(cfg: ResolvedGatewayConfig, logger: Logger, o
     maxJsonDepth: cfg.listener.maxJsonDepth,
     timeoutMs: routerCfg ? durationMs(routerCfg.defaultTimeout) : 15_000,
     logger,
-  }, filters);
+    admit: createAdmission({
+      authenticator, apiKeys, apiKeyHeader: apiKeyCfg?.headerName ?? "x-api-key",
+      rateLimiter: rateCfg ? createRateLimiter(rateCfg, state, logger) : undefined,
+    }),
+    cache: cacheCfg ? createResponseCache({ state, logger, maxEntryBytes: cacheCfg.maxEntryBytes, defaultTtlMs: durationMs(cacheCfg.defaultTtl) }) : undefined,
+  });
   const requestIdHeader = findFilter(cfg, "requestId")?.headerName ?? "x-request-id";
 
   const handler = (req: AnyRequest, res: AnyResponse) => {
@@ -91,7 +117,9 @@ export async function startGateway(cfg: ResolvedGatewayConfig, logger: Logger, o
     clusters: byName,
     async stop() {
       await listener.close(durationMs(cfg.listener.drainTimeout));
+      apiKeys?.close();
       for (const c of byName.values()) c.close();
+      if (!overrides.state) await state.close();
     },
   };
 }

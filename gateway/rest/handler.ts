@@ -3,6 +3,8 @@ import { Code, ConnectError } from "@connectrpc/connect";
 import type { Logger } from "pino";
 import type { Cluster } from "../clusters/cluster.js";
 import { errorEnvelope } from "../error-envelope.js";
+import type { Admission, Admitted } from "../filters/admission.js";
+import type { CachedReply, ResponseCache } from "../filters/cache.js";
 import type { AnyRequest, AnyResponse } from "../server/listener.js";
 import { canonicalPath, type CanonicalPath } from "../transcoding/path.js";
 import { buildRequest } from "../transcoding/request.js";
@@ -21,9 +23,12 @@ export interface RestHandlerDeps {
   /** Deadline of unary upstream calls (a client's shorter `grpc-timeout` is not a REST notion). */
   readonly timeoutMs: number;
   readonly logger: Logger;
+  /** Authentication, access and rate limit. */
+  readonly admit: Admission;
+  readonly cache?: ResponseCache | undefined;
 }
 
-/** One REST exchange as the filters see it. */
+/** One REST exchange after routing. */
 export interface RestExchange {
   readonly requestId: string;
   readonly canonical: CanonicalPath;
@@ -36,20 +41,15 @@ export interface RestExchange {
 }
 
 /**
- * Runs before the upstream call: may add upstream and response headers, or
- * throw a ConnectError to refuse the request (rendered as the envelope).
- */
-export type RestFilter = (req: AnyRequest, ex: RestExchange) => Promise<void> | void;
-
-/**
  * REST/JSON → gRPC: canonical path, route (404, 405 with Allow), body (413,
  * malformed JSON and nesting limits → 400), request message from the
- * google.api.http rule, filters, the upstream call through the owning
- * cluster, and the proto3 JSON answer with the method's success status —
- * or, for server streams, SSE or NDJSON. Every failure is the one JSON
+ * google.api.http rule, admission (authentication, access, rate limit), the
+ * response cache for GET routes with a TTL, the upstream call through the
+ * owning cluster, and the proto3 JSON answer with the method's success
+ * status — or, for server streams, SSE or NDJSON. Every failure is the one JSON
  * envelope with the request id; upstream error details survive.
  */
-export function createRestHandler(deps: RestHandlerDeps, filters: readonly RestFilter[]) {
+export function createRestHandler(deps: RestHandlerDeps) {
   return async function handle(req: AnyRequest, res: AnyResponse, requestId: string, responseHeaders: Headers): Promise<void> {
     const fail = (err: unknown) => sendError(res, err, requestId, responseHeaders);
     const url = req.url ?? "/";
@@ -71,9 +71,16 @@ export function createRestHandler(deps: RestHandlerDeps, filters: readonly RestF
     try {
       const raw = await readBody(req, deps.maxBodyBytes);
       const body = parseJsonBody(raw, deps.maxJsonDepth);
-      const input = buildRequest(match.binding, { vars: match.vars, query: new URLSearchParams(q < 0 ? "" : url.slice(q + 1)), body });
-      for (const f of filters) await f(req, ex);
-      await callUpstream(deps, req, res, ex, input);
+      const query = new URLSearchParams(q < 0 ? "" : url.slice(q + 1));
+      const input = buildRequest(match.binding, { vars: match.vars, query, body });
+      const caller = await deps.admit({
+        method: match.binding.method, headers: headersOf(req), remoteAddress: req.socket?.remoteAddress ?? "",
+        upstreamHeaders: ex.upstreamHeaders, responseHeaders,
+      });
+      const ttl = deps.cache?.ttlMs(match.binding) ?? 0;
+      if (deps.cache && ttl > 0) return await cached(deps, deps.cache, res, ex, input, { ttl, query, caller, noCache: /no-cache|no-store/i.test(String(req.headers["cache-control"] ?? "")) });
+      const status = await callUpstream(deps, req, res, ex, input);
+      if (deps.cache && match.binding.verb !== "GET" && status >= 200 && status < 300) await deps.cache.invalidate(deps.cache.tagOf(canonical, caller));
     } catch (err) {
       if (res.headersSent) return void res.end();
       fail(err);
@@ -81,16 +88,43 @@ export function createRestHandler(deps: RestHandlerDeps, filters: readonly RestF
   };
 }
 
-async function callUpstream(deps: RestHandlerDeps, req: AnyRequest, res: AnyResponse, ex: RestExchange, input: Message): Promise<void> {
+/** A GET with a TTL: HIT from the cache, else one upstream call per key (concurrent misses share it), stored when 2xx. */
+async function cached(deps: RestHandlerDeps, cache: ResponseCache, res: AnyResponse, ex: RestExchange, input: Message,
+  o: { ttl: number; query: URLSearchParams; caller: Admitted; noCache: boolean }): Promise<void> {
+  const key = cache.keyOf(ex.match.binding, ex.canonical, o.query, o.caller);
+  const hit = o.noCache ? undefined : await cache.get(key);
+  if (hit) {
+    ex.responseHeaders.set("x-cache", "HIT");
+    return sendText(res, hit.status, hit.body, ex.responseHeaders);
+  }
+  const fill = async (): Promise<CachedReply> => {
+    const reply = { status: successStatus(ex.match.binding.method), body: JSON.stringify(renderResponse(ex.match.binding, await unary(deps, ex, input))) };
+    await cache.put(key, reply, o.ttl, cache.tagOf(ex.canonical, o.caller));
+    return reply;
+  };
+  ex.responseHeaders.set("x-cache", o.noCache ? "BYPASS" : "MISS"); // on errors too: the route is cacheable
+  const { reply } = o.noCache ? { reply: await fill() } : await cache.coalesce(key, fill);
+  sendText(res, reply.status, reply.body, ex.responseHeaders);
+}
+
+async function unary(deps: RestHandlerDeps, ex: RestExchange, input: Message): Promise<Message> {
   const { binding } = ex.match;
   const cluster = deps.clusters.get(binding.service.typeName);
   if (!cluster) throw new ConnectError(`no cluster serves ${binding.service.typeName}`, Code.Unavailable);
+  return (await cluster.transport.unary(binding.method as DescMethodUnary, ex.signal, deps.timeoutMs, ex.upstreamHeaders, input)).message;
+}
+
+/** Calls upstream and writes the reply; answers the status sent. */
+async function callUpstream(deps: RestHandlerDeps, req: AnyRequest, res: AnyResponse, ex: RestExchange, input: Message): Promise<number> {
+  const { binding } = ex.match;
   const method = binding.method;
   if (method.methodKind === "unary") {
-    const reply = await cluster.transport.unary(method as DescMethodUnary, ex.signal, deps.timeoutMs, ex.upstreamHeaders, input);
-    sendJson(res, successStatus(method), renderResponse(binding, reply.message), ex.responseHeaders);
-    return;
+    const status = successStatus(method);
+    sendJson(res, status, renderResponse(binding, await unary(deps, ex, input)), ex.responseHeaders);
+    return status;
   }
+  const cluster = deps.clusters.get(binding.service.typeName);
+  if (!cluster) throw new ConnectError(`no cluster serves ${binding.service.typeName}`, Code.Unavailable);
   if (method.methodKind !== "server_streaming") throw new ConnectError(`${method.name} is not reachable over REST`, Code.Unimplemented);
   const reply = await cluster.transport.stream(method as DescMethodStreaming, ex.signal, undefined, ex.upstreamHeaders, oneMessage(input));
   const format = streamFormatOf(req);
@@ -100,6 +134,7 @@ async function callUpstream(deps: RestHandlerDeps, req: AnyRequest, res: AnyResp
   (res as { flushHeaders?: () => void }).flushHeaders?.();
   await writeStream(res, format, render(reply.message, (m) => renderResponse(binding, m)),
     (err) => errorEnvelope(err, ex.requestId));
+  return 200;
 }
 
 async function* oneMessage(m: Message): AsyncIterable<Message> {
@@ -112,7 +147,10 @@ async function* render<T, R>(messages: AsyncIterable<T>, f: (m: T) => R): AsyncI
 
 /** Writes a JSON reply with the exchange's headers. */
 export function sendJson(res: AnyResponse, status: number, body: unknown, headers: Headers): void {
-  const text = JSON.stringify(body);
+  sendText(res, status, JSON.stringify(body), headers);
+}
+
+function sendText(res: AnyResponse, status: number, text: string, headers: Headers): void {
   headers.set("content-type", "application/json; charset=utf-8");
   headers.set("content-length", String(Buffer.byteLength(text)));
   writeHead(res, status, headers);
@@ -129,6 +167,16 @@ export function sendError(res: AnyResponse, err: unknown, requestId: string, hea
   if (override === 413) envelope.error = "PAYLOAD_TOO_LARGE";
   if (res.headersSent) return void res.end();
   sendJson(res, envelope.statusCode, envelope, headers);
+}
+
+/** The request's headers as Fetch Headers (HTTP/2 pseudo-headers left out). */
+export function headersOf(req: AnyRequest): Headers {
+  const h = new Headers();
+  for (const [k, v] of Object.entries(req.headers)) {
+    if (k.startsWith(":") || v === undefined) continue;
+    for (const one of Array.isArray(v) ? v : [v]) h.append(k, one);
+  }
+  return h;
 }
 
 function writeHead(res: AnyResponse, status: number, headers: Headers): void {

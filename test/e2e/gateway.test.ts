@@ -5,7 +5,11 @@ import { startGateway, type RunningGateway } from "../../gateway/app.js";
 import { loadGatewayConfig } from "../../gateway/config/load.js";
 import { createLogger } from "../../lib/logger.js";
 import { startAuthHarness, type AuthHarness } from "../support/auth-harness.js";
+import { startLoggingHarness, type LoggingHarness } from "../support/logging-harness.js";
 import { startProjectHarness, type ProjectHarness } from "../support/project-harness.js";
+import { openGatewayState } from "../../gateway/state/open.js";
+import type { GatewayState } from "../../gateway/state/port.js";
+import { describeWithServer } from "../support/integration.js";
 
 interface Reply {
   status: number;
@@ -32,10 +36,35 @@ function send(port: number, method: string, path: string, opts: { body?: unknown
   });
 }
 
-// The gateway in front of real auth and project services (embedded stores), on loopback ports.
+// Real auth, project and logging services (embedded stores) on loopback ports, shared by the suites below.
+let auth: AuthHarness;
+let project: ProjectHarness;
+let logging: LoggingHarness;
+const upstreams = () => ({ UPSTREAM_AUTH: auth.address, UPSTREAM_PROJECT: project.address, UPSTREAM_LOGGING: logging.address });
+
+beforeAll(async () => {
+  [auth, project, logging] = await Promise.all([startAuthHarness(), startProjectHarness(), startLoggingHarness()]);
+}, 60_000);
+afterAll(async () => {
+  await Promise.all([auth?.stop(), project?.stop(), logging?.stop()]);
+});
+
+/** Starts a gateway on 127.0.0.1:0 with `yaml` (default: the built-in config) in front of the services. */
+async function gatewayWith(yaml?: string, state?: GatewayState): Promise<RunningGateway> {
+  const cfg = loadGatewayConfig({ ...(yaml ? { text: yaml } : {}), env: { GATEWAY_PORT: "0", ...upstreams() } });
+  return startGateway({ ...cfg, listener: { ...cfg.listener, address: "127.0.0.1" } }, createLogger({ service: "gateway", level: "silent" }), state ? { state } : {});
+}
+
+/** Registers and logs in a fresh user through the gateway; answers the bearer header. */
+async function signedInUser(port: number): Promise<{ authorization: string }> {
+  const email = `gw-${randomUUID()}@example.com`;
+  const password = "correct horse 42 staple";
+  expect((await send(port, "POST", "/api/v1/auth/register", { body: { email, password, name: "U" } })).status).toBe(201);
+  const login = await send(port, "POST", "/api/v1/auth/login", { body: { email, password } });
+  return { authorization: `Bearer ${(login.body as { accessToken: string }).accessToken}` };
+}
+
 describe("gateway REST over real services", () => {
-  let auth: AuthHarness;
-  let project: ProjectHarness;
   let gateway: RunningGateway;
   let port: number;
   const email = `gw-${randomUUID()}@example.com`;
@@ -43,16 +72,11 @@ describe("gateway REST over real services", () => {
   let accessToken = "";
 
   beforeAll(async () => {
-    [auth, project] = await Promise.all([startAuthHarness(), startProjectHarness()]);
-    const cfg = loadGatewayConfig({
-      env: { GATEWAY_PORT: "0", UPSTREAM_AUTH: auth.address, UPSTREAM_PROJECT: project.address },
-    });
-    gateway = await startGateway({ ...cfg, listener: { ...cfg.listener, address: "127.0.0.1" } }, createLogger({ service: "gateway", level: "silent" }));
+    gateway = await gatewayWith();
     port = gateway.port;
   }, 60_000);
   afterAll(async () => {
     await gateway?.stop();
-    await Promise.all([auth?.stop(), project?.stop()]);
   });
 
   it("registers with 201 and the registration answer", async () => {
@@ -137,7 +161,125 @@ describe("gateway REST over real services", () => {
   });
 
   it("answers 503 UNAVAILABLE when the owning service is not running", async () => {
-    const r = await send(port, "GET", "/api/v1/analytics/summary", { headers: { authorization: `Bearer ${accessToken}` } });
+    const r = await send(port, "GET", "/api/v1/alerts/rules", { headers: { authorization: `Bearer ${accessToken}` } });
     expect([r.status, (r.body as { error: string }).error]).toEqual([503, "UNAVAILABLE"]);
+  });
+});
+
+describe("gateway filters: API keys, rate limits, response cache", () => {
+  let gateway: RunningGateway;
+  let port: number;
+  const yaml = `
+clusters:
+  - { name: auth, services: [mesh.auth.v1.AuthService], endpoints: ["127.0.0.1:1"] }
+  - { name: project, services: [mesh.project.v1.ProjectService], endpoints: ["127.0.0.1:1"] }
+  - { name: logging, services: [mesh.logging.v1.LoggingService], endpoints: ["127.0.0.1:1"] }
+filters:
+  - requestId: {}
+  - authn: { jwksCluster: auth }
+  - apiKey: { positiveCacheTtl: 60s, negativeCacheTtl: 60s }
+  - rateLimit: { anonymous: { limit: 1000 }, user: { limit: 1000 } }
+  - cache: { defaultTtl: 30s }
+  - router: {}
+`;
+  beforeAll(async () => {
+    gateway = await gatewayWith(yaml);
+    port = gateway.port;
+  }, 60_000);
+  afterAll(async () => {
+    await gateway?.stop();
+  });
+
+  it("accepts an API key on a user-or-key route, scoping to its project, and refuses a wrong one", async () => {
+    const user = await signedInUser(port);
+    const p = await send(port, "POST", "/api/v1/projects", { body: { name: "keys" }, headers: user });
+    const projectId = (p.body as { id: string }).id;
+    const k = await send(port, "POST", `/api/v1/projects/${projectId}/keys`, { body: { name: "ci" }, headers: user });
+    expect(k.status).toBe(201);
+    const key = (k.body as { key: string }).key;
+    const requestId = randomUUID();
+    const ingest = await send(port, "POST", "/api/v1/logs", {
+      body: { requestId, method: "GET", path: "/x", statusCode: 200, latency: 3, ip: "10.0.0.1", timestamp: new Date().toISOString() },
+      headers: { "x-api-key": key },
+    });
+    expect([ingest.status, ingest.text]).toEqual([201, expect.stringContaining("Log ingested")]);
+    const read = await send(port, "GET", `/api/v1/logs/${requestId}`, { headers: { "x-api-key": key } });
+    expect([read.status, (read.body as { projectId: string }).projectId]).toEqual([200, projectId]);
+    const wrong = await send(port, "GET", `/api/v1/logs/${requestId}`, { headers: { "x-api-key": "gw_not-a-real-key" } });
+    expect([wrong.status, (wrong.body as { error: string }).error]).toEqual([401, "UNAUTHORIZED"]);
+  });
+
+  it("refuses a revoked key within a second although its verdict was cached", async () => {
+    const user = await signedInUser(port);
+    const projectId = ((await send(port, "POST", "/api/v1/projects", { body: { name: "revoke" }, headers: user })).body as { id: string }).id;
+    const created = (await send(port, "POST", `/api/v1/projects/${projectId}/keys`, { body: { name: "soon gone" }, headers: user })).body as { id: string; key: string };
+    const ask = () => send(port, "GET", "/api/v1/logs?limit=1", { headers: { "x-api-key": created.key } });
+    expect((await ask()).status).toBe(200); // verdict cached for 60 s from here
+    expect((await send(port, "DELETE", `/api/v1/keys/${created.id}`, { headers: user })).status).toBe(200);
+    const revokedAt = Date.now();
+    let status = 200;
+    while (status === 200 && Date.now() - revokedAt < 3_000) status = (await ask()).status;
+    expect([status, Date.now() - revokedAt < 1_000]).toEqual([401, true]);
+  });
+
+  it("limits anonymous clients by IP with X-RateLimit headers and answers 429 with Retry-After", async () => {
+    const strict = await gatewayWith(yaml.replace("anonymous: { limit: 1000 }", "anonymous: { limit: 3, period: 60s }"));
+    try {
+      const replies = [];
+      for (let i = 0; i < 4; i++) replies.push(await send(strict.port, "GET", "/.well-known/jwks.json"));
+      expect(replies.map((r) => r.status)).toEqual([200, 200, 200, 429]);
+      expect(replies.map((r) => r.headers["x-ratelimit-remaining"])).toEqual(["2", "1", "0", "0"]);
+      expect(replies[0]!.headers["x-ratelimit-limit"]).toBe("3");
+      const limited = replies[3]!;
+      expect((limited.body as { error: string }).error).toBe("TOO_MANY_REQUESTS");
+      expect(Number(limited.headers["retry-after"])).toBeGreaterThan(0);
+      expect(Number(limited.headers["x-ratelimit-reset"])).toBeGreaterThan(0);
+    } finally {
+      await strict.stop();
+    }
+  });
+
+  it("caches a caller's GET (MISS then HIT), never serves it to another caller, and drops it when the caller writes", async () => {
+    const alice = await signedInUser(port);
+    const bob = await signedInUser(port);
+    const id = ((await send(port, "POST", "/api/v1/projects", { body: { name: "v1" }, headers: alice })).body as { id: string }).id;
+    const get = (who: { authorization: string }) => send(port, "GET", `/api/v1/projects/${id}`, { headers: who });
+    const first = await get(alice);
+    const second = await get(alice);
+    expect([first.headers["x-cache"], second.headers["x-cache"], (second.body as { name: string }).name]).toEqual(["MISS", "HIT", "v1"]);
+    const other = await get(bob);
+    expect([other.status, other.headers["x-cache"]]).toEqual([404, "MISS"]);
+    expect((await send(port, "PATCH", `/api/v1/projects/${id}`, { body: { name: "v2" }, headers: alice })).status).toBe(200);
+    const after = await get(alice);
+    expect([after.headers["x-cache"], (after.body as { name: string }).name]).toEqual(["MISS", "v2"]);
+    const bypass = await send(port, "GET", `/api/v1/projects/${id}`, { headers: { ...alice, "cache-control": "no-cache" } });
+    expect(bypass.headers["x-cache"]).toBe("BYPASS");
+  });
+});
+
+describeWithServer("TEST_REDIS_URL", "gateway rate limits shared through Redis", (url) => {
+  it("allows exactly the limit across two gateways for a concurrent burst", async () => {
+    const yaml = `
+clusters:
+  - { name: auth, services: [mesh.auth.v1.AuthService], endpoints: ["127.0.0.1:1"] }
+  - { name: project, services: [mesh.project.v1.ProjectService], endpoints: ["127.0.0.1:1"] }
+  - { name: logging, services: [mesh.logging.v1.LoggingService], endpoints: ["127.0.0.1:1"] }
+filters:
+  - requestId: {}
+  - rateLimit: { anonymous: { limit: 20, period: 60s } }
+  - router: {}
+`;
+    const prefix = `mesh:test:${randomUUID()}:`;
+    const states = await Promise.all([0, 1].map(() => openGatewayState({ url, keyPrefix: prefix })));
+    const gateways = await Promise.all(states.map((s) => gatewayWith(yaml, s)));
+    try {
+      const burst = await Promise.all(Array.from({ length: 60 }, (_, i) =>
+        send(gateways[i % 2]!.port, "GET", "/.well-known/jwks.json")));
+      expect(burst.filter((r) => r.status !== 429).length).toBe(20);
+      expect(burst.filter((r) => r.status === 429).length).toBe(40);
+    } finally {
+      await Promise.all(gateways.map((g) => g.stop()));
+      await Promise.all(states.map((s) => s.close()));
+    }
   });
 });

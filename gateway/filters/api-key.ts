@@ -1,0 +1,111 @@
+import { createHash } from "node:crypto";
+import { timestampDate } from "@bufbuild/protobuf/wkt";
+import { Code, ConnectError, createClient, type Transport } from "@connectrpc/connect";
+import type { Logger } from "pino";
+import { ProjectService } from "../../gen/mesh/project/v1/project_pb.js";
+import type { GatewayState } from "../state/port.js";
+
+/** A verified API key: who it acts for. */
+export interface ApiKeyIdentity {
+  readonly keyId: string;
+  readonly projectId: string;
+  /** The owner of the key's project (forwarded as x-user-id). */
+  readonly userId: string;
+}
+
+export interface ApiKeyVerifierOptions {
+  /** A transport to the project service (VerifyApiKey, WatchKeyEvents). */
+  readonly transport: Transport;
+  readonly state: GatewayState;
+  readonly positiveTtlMs: number;
+  readonly negativeTtlMs: number;
+  readonly logger: Logger;
+  readonly now?: () => number;
+}
+
+export interface ApiKeyVerifier {
+  /** The key's identity, or undefined for an unknown, revoked or expired key. UNAVAILABLE if it cannot be checked. */
+  verify(plaintext: string): Promise<ApiKeyIdentity | undefined>;
+  /** Follows the project service's key events, dropping cached verdicts of revoked keys; stops on close. */
+  watch(): void;
+  close(): void;
+}
+
+/** The cache key of a key's verdict: its SHA-256, never the key itself. */
+const verdictKey = (hash: string) => `apikey:${hash}`;
+
+/**
+ * API-key verification: SHA-256 of the key → cached verdict (valid or not,
+ * with short TTLs, never past the key's expiry) → the project service's
+ * VerifyApiKey. Verdicts live in the gateway state (Redis when configured),
+ * and every gateway follows WatchKeyEvents to drop the verdict of a revoked
+ * key as soon as the event arrives, resuming after its last seen version
+ * when the stream breaks.
+ */
+export function createApiKeyVerifier(opts: ApiKeyVerifierOptions): ApiKeyVerifier {
+  const now = opts.now ?? Date.now;
+  const client = createClient(ProjectService, opts.transport);
+  const stop = new AbortController();
+
+  async function cached(hash: string): Promise<ApiKeyIdentity | null | undefined> {
+    try {
+      const v = await opts.state.verdictGet(verdictKey(hash));
+      return v === undefined ? undefined : (JSON.parse(v) as ApiKeyIdentity | null);
+    } catch {
+      return undefined; // a cache outage costs a VerifyApiKey call, nothing more
+    }
+  }
+
+  async function remember(hash: string, identity: ApiKeyIdentity | null, ttlMs: number): Promise<void> {
+    if (ttlMs <= 0) return;
+    await opts.state.verdictSet(verdictKey(hash), JSON.stringify(identity), Math.ceil(ttlMs)).catch(() => undefined);
+  }
+
+  return {
+    async verify(plaintext) {
+      const hash = createHash("sha256").update(plaintext).digest("hex");
+      const hit = await cached(hash);
+      if (hit !== undefined) return hit ?? undefined;
+      let res;
+      try {
+        res = await client.verifyApiKey({ keyHash: hash }, { timeoutMs: 2_000 });
+      } catch (err) {
+        throw new ConnectError("API keys cannot be verified right now", Code.Unavailable, undefined, undefined, err);
+      }
+      if (!res.valid || !res.key) {
+        await remember(hash, null, opts.negativeTtlMs);
+        return undefined;
+      }
+      const identity: ApiKeyIdentity = { keyId: res.key.id, projectId: res.key.projectId, userId: res.key.userId };
+      const untilExpiry = res.key.expiresAt ? timestampDate(res.key.expiresAt).getTime() - now() : Infinity;
+      await remember(hash, identity, Math.min(opts.positiveTtlMs, untilExpiry));
+      return identity;
+    },
+
+    watch() {
+      void (async () => {
+        let after = 0n;
+        let backoff = 100;
+        while (!stop.signal.aborted) {
+          try {
+            for await (const m of client.watchKeyEvents({ afterVersion: after }, { signal: stop.signal })) {
+              backoff = 100;
+              const e = m.event;
+              if (!e) continue;
+              after = e.version;
+              await opts.state.verdictDelete([verdictKey(e.keyHash)]).catch((err: unknown) =>
+                opts.logger.warn({ err, key_id: e.keyId }, "could not drop a revoked key's cached verdict; it expires by its TTL"));
+            }
+          } catch (err) {
+            if (stop.signal.aborted) return;
+            opts.logger.warn({ err, retry_ms: backoff }, "key event stream broke; resuming");
+          }
+          await new Promise((r) => setTimeout(r, backoff));
+          backoff = Math.min(backoff * 2, 5_000);
+        }
+      })();
+    },
+
+    close: () => stop.abort(),
+  };
+}
