@@ -11,12 +11,13 @@ import { findFilter, type ResolvedGatewayConfig } from "./config/resolved-config
 import { createAdmission } from "./filters/admission.js";
 import { createApiKeyVerifier, type ApiKeyVerifier } from "./filters/api-key.js";
 import { createAuthenticator, jwksFromCluster } from "./filters/authn.js";
+import { createCors } from "./filters/cors.js";
 import { createResponseCache } from "./filters/cache.js";
 import { createRateLimiter } from "./filters/rate-limit.js";
 import { requestIdOf } from "./filters/request-id.js";
 import { openGatewayState } from "./state/open.js";
 import type { GatewayState } from "./state/port.js";
-import { createRestHandler, sendError } from "./rest/handler.js";
+import { createRestHandler, headersOf, sendError } from "./rest/handler.js";
 import { createListener, type AnyRequest, type AnyResponse } from "./server/listener.js";
 import { bindingsOf } from "./transcoding/bindings.js";
 import { createRouter } from "./transcoding/router.js";
@@ -97,9 +98,17 @@ export async function startGateway(cfg: ResolvedGatewayConfig, logger: Logger, o
   });
   const requestIdHeader = findFilter(cfg, "requestId")?.headerName ?? "x-request-id";
 
+  const corsCfg = findFilter(cfg, "cors");
+  const cors = corsCfg ? createCors(corsCfg) : undefined;
   const handler = (req: AnyRequest, res: AnyResponse) => {
     const requestId = requestIdOf(req.headers[requestIdHeader]);
     const responseHeaders = new Headers({ [requestIdHeader]: requestId });
+    const c = cors?.(req.method ?? "GET", headersOf(req));
+    c?.headers.forEach((v, k) => responseHeaders.set(k, v));
+    if (c?.kind === "preflight") {
+      (res as { writeHead(s: number, h: Record<string, string>): void }).writeHead(c.status, Object.fromEntries(responseHeaders));
+      return void res.end();
+    }
     rest(req, res, requestId, responseHeaders).catch((err: unknown) => {
       logger.error({ err, request_id: requestId }, "request failed unexpectedly");
       sendError(res, err, requestId, responseHeaders);

@@ -160,6 +160,16 @@ describe("gateway REST over real services", () => {
     expect(details[0]?.fieldViolations?.map((v) => v.field)).toEqual(expect.arrayContaining(["email"]));
   });
 
+  it("answers a CORS preflight from an allowed origin itself and exposes the gateway's headers to it", async () => {
+    const origin = "http://localhost:5173";
+    const pre = await send(port, "OPTIONS", "/api/v1/projects", { headers: { origin, "access-control-request-method": "POST", "access-control-request-headers": "authorization,content-type" } });
+    expect([pre.status, pre.headers["access-control-allow-origin"], pre.headers["access-control-allow-headers"]]).toEqual([204, origin, "authorization, content-type"]);
+    const actual = await send(port, "GET", "/api/v1/nothing", { headers: { origin } });
+    expect(actual.headers["access-control-expose-headers"]).toEqual(expect.stringContaining("X-RateLimit-Remaining"));
+    const evil = await send(port, "OPTIONS", "/api/v1/projects", { headers: { origin: "https://evil.example", "access-control-request-method": "POST" } });
+    expect([evil.status, evil.headers["access-control-allow-origin"]]).toEqual([403, undefined]);
+  });
+
   it("answers 503 UNAVAILABLE when the owning service is not running", async () => {
     const r = await send(port, "GET", "/api/v1/alerts/rules", { headers: { authorization: `Bearer ${accessToken}` } });
     expect([r.status, (r.body as { error: string }).error]).toEqual([503, "UNAVAILABLE"]);
