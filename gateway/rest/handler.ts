@@ -126,15 +126,39 @@ async function callUpstream(deps: RestHandlerDeps, req: AnyRequest, res: AnyResp
   const cluster = deps.clusters.get(binding.service.typeName);
   if (!cluster) throw new ConnectError(`no cluster serves ${binding.service.typeName}`, Code.Unavailable);
   if (method.methodKind !== "server_streaming") throw new ConnectError(`${method.name} is not reachable over REST`, Code.Unimplemented);
-  const reply = await cluster.transport.stream(method as DescMethodStreaming, ex.signal, undefined, ex.upstreamHeaders, oneMessage(input));
+  const opened = cluster.transport.stream(method as DescMethodStreaming, ex.signal, undefined, ex.upstreamHeaders, oneMessage(input));
+  opened.catch(() => undefined);
+  // A stream that fails at once (bad input, no access) answers with its proper status; one that is
+  // still quiet after STREAM_OPEN_WAIT_MS gets its 200 head now, so clients (EventSource) see it open.
+  const early = await Promise.race([opened.then(() => true, () => true), new Promise<false>((r) => setTimeout(() => r(false), STREAM_OPEN_WAIT_MS).unref())]);
+  let messages: AsyncIterable<Message>;
+  if (early) {
+    const it = (await opened).message[Symbol.asyncIterator]();
+    const first = await Promise.race([it.next(), new Promise<undefined>((r) => setTimeout(() => r(undefined), STREAM_OPEN_WAIT_MS).unref())]);
+    messages = resumed(first, it);
+  } else {
+    messages = (async function* () { yield* (await opened).message; })();
+  }
   const format = streamFormatOf(req);
   ex.responseHeaders.set("content-type", streamContentType[format]);
   ex.responseHeaders.set("cache-control", "no-cache");
   writeHead(res, 200, ex.responseHeaders);
   (res as { flushHeaders?: () => void }).flushHeaders?.();
-  await writeStream(res, format, render(reply.message, (m) => renderResponse(binding, m)),
+  await writeStream(res, format, render(messages, (m) => renderResponse(binding, m)),
     (err) => errorEnvelope(err, ex.requestId));
   return 200;
+}
+
+/** How long a REST stream waits for its upstream to answer or fail before sending its 200 head. */
+const STREAM_OPEN_WAIT_MS = 150;
+
+/** The stream again from an already awaited first result (undefined: not yet known). */
+async function* resumed<T>(first: IteratorResult<T> | undefined, it: AsyncIterator<T>): AsyncIterable<T> {
+  let r = first ?? await it.next();
+  while (!r.done) {
+    yield r.value;
+    r = await it.next();
+  }
 }
 
 async function* oneMessage(m: Message): AsyncIterable<Message> {

@@ -219,6 +219,36 @@ filters:
     expect([wrong.status, (wrong.body as { error: string }).error]).toEqual([401, "UNAUTHORIZED"]);
   });
 
+  it("streams TailLogs as SSE to an EventSource-style client (head at once, one data event per record) and as NDJSON otherwise", async () => {
+    const user = await signedInUser(port);
+    const projectId = ((await send(port, "POST", "/api/v1/projects", { body: { name: "tail" }, headers: user })).body as { id: string }).id;
+    const key = ((await send(port, "POST", `/api/v1/projects/${projectId}/keys`, { body: { name: "t" }, headers: user })).body as { key: string }).key;
+    for (const [accept, contentType, parse] of [
+      ["text/event-stream", "text/event-stream", (t: string) => /^data: (.*)$/m.exec(t)?.[1]],
+      ["application/json", "application/x-ndjson", (t: string) => t.split("\n").find((l) => l.startsWith("{"))],
+    ] as const) {
+      const controller = new AbortController();
+      const opened = Date.now();
+      const { headers, body } = await new Promise<{ headers: http.IncomingHttpHeaders; body: AsyncIterable<Buffer> }>((resolve, reject) => {
+        http.get({ host: "127.0.0.1", port, path: "/api/v1/logs:tail", headers: { "x-api-key": key, accept }, signal: controller.signal },
+          (res) => resolve({ headers: res.headers, body: res })).on("error", reject);
+      });
+      expect([headers["content-type"]?.startsWith(contentType), Date.now() - opened < 1_000]).toEqual([true, true]);
+      const requestId = randomUUID();
+      await send(port, "POST", "/api/v1/logs", {
+        body: { requestId, method: "GET", path: "/t", statusCode: 200, latency: 1, ip: "10.0.0.2", timestamp: new Date().toISOString() },
+        headers: { "x-api-key": key },
+      });
+      let text = "";
+      for await (const chunk of body) {
+        text += chunk.toString();
+        if (parse(text)) break;
+      }
+      controller.abort();
+      expect((JSON.parse(parse(text)!) as { requestId: string }).requestId).toBe(requestId); // response_body: "log"
+    }
+  });
+
   it("refuses a revoked key within a second although its verdict was cached", async () => {
     const user = await signedInUser(port);
     const projectId = ((await send(port, "POST", "/api/v1/projects", { body: { name: "revoke" }, headers: user })).body as { id: string }).id;
