@@ -15,6 +15,10 @@ import { createCors } from "./filters/cors.js";
 import { createResponseCache } from "./filters/cache.js";
 import { createRateLimiter } from "./filters/rate-limit.js";
 import { requestIdOf } from "./filters/request-id.js";
+import { startAdmin } from "./admin/admin.js";
+import { createGatewayMetrics } from "./stats/gateway-metrics.js";
+import { createHealthChecker, healthHandler } from "./stats/health.js";
+import { createRegistry } from "./stats/registry.js";
 import { openGatewayState } from "./state/open.js";
 import type { GatewayState } from "./state/port.js";
 import { createRestHandler, headersOf, sendError } from "./rest/handler.js";
@@ -34,6 +38,7 @@ export interface GatewayOverrides {
 
 export interface RunningGateway {
   readonly port: number;
+  readonly adminPort: number;
   readonly clusters: ReadonlyMap<string, Cluster>;
   stop(): Promise<void>;
 }
@@ -45,6 +50,8 @@ export interface RunningGateway {
  * authentication (JWT, API key), method access, rate limit, response cache.
  */
 export async function startGateway(cfg: ResolvedGatewayConfig, logger: Logger, overrides: GatewayOverrides = {}): Promise<RunningGateway> {
+  const startedAt = Date.now();
+  let ready = false;
   const clusters = new Map<string, Cluster>();
   const byName = new Map<string, Cluster>();
   const routerCfg = findFilter(cfg, "router");
@@ -98,6 +105,11 @@ export async function startGateway(cfg: ResolvedGatewayConfig, logger: Logger, o
   });
   const requestIdHeader = findFilter(cfg, "requestId")?.headerName ?? "x-request-id";
 
+  const registry = createRegistry();
+  let connections = () => 0;
+  const metrics = createGatewayMetrics(registry, { openConnections: () => connections(), clusters: byName });
+  const health = createHealthChecker({ clusters: byName, timeoutMs: Math.max(...cfg.clusters.map((c) => durationMs(c.healthCheck.timeout))) });
+  const healthRoute = healthHandler(health, { startedAt });
   const corsCfg = findFilter(cfg, "cors");
   const cors = corsCfg ? createCors(corsCfg) : undefined;
   const handler = (req: AnyRequest, res: AnyResponse) => {
@@ -109,7 +121,17 @@ export async function startGateway(cfg: ResolvedGatewayConfig, logger: Logger, o
       (res as { writeHead(s: number, h: Record<string, string>): void }).writeHead(c.status, Object.fromEntries(responseHeaders));
       return void res.end();
     }
-    rest(req, res, requestId, responseHeaders).catch((err: unknown) => {
+    const started = performance.now();
+    const info = { route: "" };
+    res.once("finish", () => metrics.request({
+      route: info.route || "unmatched", method: req.method ?? "", status: res.statusCode, seconds: (performance.now() - started) / 1000,
+    }));
+    if ((req.url ?? "").split("?")[0] === "/health") {
+      info.route = "/health";
+      healthRoute(req, res, responseHeaders).catch((err: unknown) => sendError(res, err, requestId, responseHeaders));
+      return;
+    }
+    rest(req, res, requestId, responseHeaders, info).catch((err: unknown) => {
       logger.error({ err, request_id: requestId }, "request failed unexpectedly");
       sendError(res, err, requestId, responseHeaders);
     });
@@ -119,13 +141,22 @@ export async function startGateway(cfg: ResolvedGatewayConfig, logger: Logger, o
     idleTimeoutMs: durationMs(cfg.listener.idleTimeout),
     onClientError: (err) => logger.debug({ err }, "refused a malformed request"),
   });
+  connections = () => listener.connections();
   const port = await listener.listen(cfg.listener.port, cfg.listener.address);
-  logger.info({ port, clusters: [...byName.keys()] }, "gateway listening");
+  const admin = await startAdmin({
+    port: cfg.listener.adminPort, host: cfg.listener.address, registry, clusters: byName, config: cfg, ready: () => ready, logger, health,
+  });
+  ready = true;
+  logger.info({ port, admin_port: admin.port, clusters: [...byName.keys()] }, "gateway listening");
   return {
     port,
+    adminPort: admin.port,
     clusters: byName,
     async stop() {
+      ready = false;
       await listener.close(durationMs(cfg.listener.drainTimeout));
+      await admin.close();
+      health.close();
       apiKeys?.close();
       for (const c of byName.values()) c.close();
       if (!overrides.state) await state.close();

@@ -50,7 +50,8 @@ export interface RestExchange {
  * envelope with the request id; upstream error details survive.
  */
 export function createRestHandler(deps: RestHandlerDeps) {
-  return async function handle(req: AnyRequest, res: AnyResponse, requestId: string, responseHeaders: Headers): Promise<void> {
+  /** `info.route` is set to the matched route template ("GET /api/v1/projects/{id}") for metrics and logs. */
+  return async function handle(req: AnyRequest, res: AnyResponse, requestId: string, responseHeaders: Headers, info: { route: string } = { route: "" }): Promise<void> {
     const fail = (err: unknown) => sendError(res, err, requestId, responseHeaders);
     const url = req.url ?? "/";
     const q = url.indexOf("?");
@@ -62,6 +63,7 @@ export function createRestHandler(deps: RestHandlerDeps) {
       responseHeaders.set("allow", match.allowed.join(", "));
       return fail(Object.assign(new ConnectError(`${req.method} is not allowed on ${canonical.path}`, Code.FailedPrecondition), { httpStatus: 405, errorName: "METHOD_NOT_ALLOWED" }));
     }
+    info.route = match.binding.template.source;
     const controller = new AbortController();
     res.once("close", () => controller.abort(new ConnectError("client went away", Code.Canceled)));
     const ex: RestExchange = {

@@ -40,7 +40,8 @@ function send(port: number, method: string, path: string, opts: { body?: unknown
 let auth: AuthHarness;
 let project: ProjectHarness;
 let logging: LoggingHarness;
-const upstreams = () => ({ UPSTREAM_AUTH: auth.address, UPSTREAM_PROJECT: project.address, UPSTREAM_LOGGING: logging.address });
+// Analytics is not started: its cluster points at a closed port.
+const upstreams = () => ({ UPSTREAM_AUTH: auth.address, UPSTREAM_PROJECT: project.address, UPSTREAM_LOGGING: logging.address, UPSTREAM_ANALYTICS: "127.0.0.1:1" });
 
 beforeAll(async () => {
   [auth, project, logging] = await Promise.all([startAuthHarness(), startProjectHarness(), startLoggingHarness()]);
@@ -51,7 +52,7 @@ afterAll(async () => {
 
 /** Starts a gateway on 127.0.0.1:0 with `yaml` (default: the built-in config) in front of the services. */
 async function gatewayWith(yaml?: string, state?: GatewayState): Promise<RunningGateway> {
-  const cfg = loadGatewayConfig({ ...(yaml ? { text: yaml } : {}), env: { GATEWAY_PORT: "0", ...upstreams() } });
+  const cfg = loadGatewayConfig({ ...(yaml ? { text: yaml } : {}), env: { GATEWAY_PORT: "0", GATEWAY_ADMIN_PORT: "0", ...upstreams() } });
   return startGateway({ ...cfg, listener: { ...cfg.listener, address: "127.0.0.1" } }, createLogger({ service: "gateway", level: "silent" }), state ? { state } : {});
 }
 
@@ -170,6 +171,24 @@ describe("gateway REST over real services", () => {
     expect([evil.status, evil.headers["access-control-allow-origin"]]).toEqual([403, undefined]);
   });
 
+  it("reports every service's health at /health: 503 degraded while analytics is down, with latencies", async () => {
+    const r = await send(port, "GET", "/health");
+    expect(r.status).toBe(503);
+    const body = r.body as { status: string; service: string; uptime: number; services: { name: string; status: string; latency: number }[] };
+    expect([body.status, body.service, typeof body.uptime]).toEqual(["degraded", "gateway", "number"]);
+    expect(Object.fromEntries(body.services.map((x) => [x.name, x.status]))).toEqual({ auth: "ok", project: "ok", logging: "ok", analytics: "down" });
+    expect(body.services.every((x) => typeof x.latency === "number")).toBe(true);
+  });
+
+  it("serves /ready and Prometheus /stats on the admin port, counting requests by route template", async () => {
+    expect((await send(gateway.adminPort, "GET", "/ready")).status).toBe(200);
+    await send(port, "GET", "/api/v1/projects/does-not-exist", { headers: { authorization: `Bearer ${accessToken}` } });
+    const stats = await send(gateway.adminPort, "GET", "/stats");
+    expect(stats.status).toBe(200);
+    expect(stats.text).toMatch(/mesh_gateway_requests_total\{route="\/api\/v1\/projects\/\{id\}",method="GET",status="404"\} [1-9]/);
+    expect(stats.text).not.toContain("does-not-exist");
+  });
+
   it("answers 503 UNAVAILABLE when the owning service is not running", async () => {
     const r = await send(port, "GET", "/api/v1/alerts/rules", { headers: { authorization: `Bearer ${accessToken}` } });
     expect([r.status, (r.body as { error: string }).error]).toEqual([503, "UNAVAILABLE"]);
@@ -184,6 +203,7 @@ clusters:
   - { name: auth, services: [mesh.auth.v1.AuthService], endpoints: ["127.0.0.1:1"] }
   - { name: project, services: [mesh.project.v1.ProjectService], endpoints: ["127.0.0.1:1"] }
   - { name: logging, services: [mesh.logging.v1.LoggingService], endpoints: ["127.0.0.1:1"] }
+  - { name: analytics, services: [mesh.analytics.v1.AnalyticsService], endpoints: ["127.0.0.1:1"] }
 filters:
   - requestId: {}
   - authn: { jwksCluster: auth }
@@ -304,6 +324,7 @@ clusters:
   - { name: auth, services: [mesh.auth.v1.AuthService], endpoints: ["127.0.0.1:1"] }
   - { name: project, services: [mesh.project.v1.ProjectService], endpoints: ["127.0.0.1:1"] }
   - { name: logging, services: [mesh.logging.v1.LoggingService], endpoints: ["127.0.0.1:1"] }
+  - { name: analytics, services: [mesh.analytics.v1.AnalyticsService], endpoints: ["127.0.0.1:1"] }
 filters:
   - requestId: {}
   - rateLimit: { anonymous: { limit: 20, period: 60s } }
