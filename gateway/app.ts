@@ -15,13 +15,18 @@ import { createCors } from "./filters/cors.js";
 import { createResponseCache } from "./filters/cache.js";
 import { createRateLimiter } from "./filters/rate-limit.js";
 import { requestIdOf } from "./filters/request-id.js";
+import { timestampFromMs } from "@bufbuild/protobuf/wkt";
+import { accessLogLine } from "./access-log/line.js";
+import { createAccessLogShipper, type AccessLogShipper } from "./access-log/shipper.js";
 import { startAdmin } from "./admin/admin.js";
+import { openApiDocument } from "./openapi/document.js";
+import { createApiDocsHandler } from "./openapi/swagger-ui.js";
 import { createGatewayMetrics } from "./stats/gateway-metrics.js";
 import { createHealthChecker, healthHandler } from "./stats/health.js";
 import { createRegistry } from "./stats/registry.js";
 import { openGatewayState } from "./state/open.js";
 import type { GatewayState } from "./state/port.js";
-import { createRestHandler, headersOf, sendError } from "./rest/handler.js";
+import { createRestHandler, headersOf, sendError, type ExchangeInfo } from "./rest/handler.js";
 import { createListener, type AnyRequest, type AnyResponse } from "./server/listener.js";
 import { bindingsOf } from "./transcoding/bindings.js";
 import { createRouter } from "./transcoding/router.js";
@@ -52,6 +57,7 @@ export interface RunningGateway {
 export async function startGateway(cfg: ResolvedGatewayConfig, logger: Logger, overrides: GatewayOverrides = {}): Promise<RunningGateway> {
   const startedAt = Date.now();
   let ready = false;
+  const bindings = bindingsOf(GATEWAY_SERVICES);
   const clusters = new Map<string, Cluster>();
   const byName = new Map<string, Cluster>();
   const routerCfg = findFilter(cfg, "router");
@@ -91,7 +97,7 @@ export async function startGateway(cfg: ResolvedGatewayConfig, logger: Logger, o
   const rateCfg = findFilter(cfg, "rateLimit");
   const cacheCfg = findFilter(cfg, "cache");
   const rest = createRestHandler({
-    router: createRouter(bindingsOf(GATEWAY_SERVICES)),
+    router: createRouter(bindings),
     clusters,
     maxBodyBytes: cfg.listener.maxRequestBodyBytes,
     maxJsonDepth: cfg.listener.maxJsonDepth,
@@ -105,6 +111,19 @@ export async function startGateway(cfg: ResolvedGatewayConfig, logger: Logger, o
   });
   const requestIdHeader = findFilter(cfg, "requestId")?.headerName ?? "x-request-id";
 
+  const accessCfg = findFilter(cfg, "accessLog");
+  const loggingCluster = clusters.get(LoggingService.typeName);
+  let shipper: AccessLogShipper | undefined;
+  if (accessCfg && loggingCluster) {
+    shipper = createAccessLogShipper({
+      transport: loggingCluster.transport, logger, maxBuffered: accessCfg.maxBufferedRecords,
+      batchSize: accessCfg.batchSize, flushIntervalMs: durationMs(accessCfg.flushInterval),
+    });
+  }
+  const apiDocs = createApiDocsHandler({
+    specUrl: "/openapi.json",
+    document: openApiDocument(bindings, { title: "mesh", version: "1.0.0", description: "The mesh's REST API, transcoded to gRPC by the gateway." }),
+  });
   const registry = createRegistry();
   let connections = () => 0;
   const metrics = createGatewayMetrics(registry, { openConnections: () => connections(), clusters: byName });
@@ -122,10 +141,27 @@ export async function startGateway(cfg: ResolvedGatewayConfig, logger: Logger, o
       return void res.end();
     }
     const started = performance.now();
-    const info = { route: "" };
-    res.once("finish", () => metrics.request({
-      route: info.route || "unmatched", method: req.method ?? "", status: res.statusCode, seconds: (performance.now() - started) / 1000,
-    }));
+    const startedAt = Date.now();
+    const info: ExchangeInfo = {};
+    res.once("finish", () => {
+      const latency = performance.now() - started;
+      metrics.request({ route: info.route || "unmatched", method: req.method ?? "", status: res.statusCode, seconds: latency / 1000 });
+      const entry = {
+        requestId, timestamp: timestampFromMs(startedAt), method: req.method ?? "", path: (req.url ?? "").split("?")[0]!,
+        route: info.route ?? "", statusCode: res.statusCode, latency, ip: req.socket?.remoteAddress ?? "",
+        userAgent: String(req.headers["user-agent"] ?? "").slice(0, 512), userId: info.caller?.userId ?? "",
+        projectId: info.caller?.projectId ?? "", apiKeyId: info.caller?.apiKeyId ?? "",
+        cacheStatus: responseHeaders.get("x-cache") ?? "", rateLimited: res.statusCode === 429, upstreamService: info.upstream ?? "",
+        bytesIn: Number(req.headers["content-length"] ?? 0) || 0, bytesOut: Number(res.getHeader("content-length") ?? 0) || 0,
+        errorCode: info.errorCode ?? "",
+      };
+      logger.info(accessLogLine(entry), "request");
+      shipper?.record(entry);
+    });
+    if (apiDocs(req, res)) {
+      info.route = (req.url ?? "").startsWith("/openapi.json") ? "/openapi.json" : "/api-docs";
+      return;
+    }
     if ((req.url ?? "").split("?")[0] === "/health") {
       info.route = "/health";
       healthRoute(req, res, responseHeaders).catch((err: unknown) => sendError(res, err, requestId, responseHeaders));
@@ -157,6 +193,8 @@ export async function startGateway(cfg: ResolvedGatewayConfig, logger: Logger, o
       await listener.close(durationMs(cfg.listener.drainTimeout));
       await admin.close();
       health.close();
+      await shipper?.flush(2_000);
+      await shipper?.close();
       apiKeys?.close();
       for (const c of byName.values()) c.close();
       if (!overrides.state) await state.close();

@@ -28,6 +28,16 @@ export interface RestHandlerDeps {
   readonly cache?: ResponseCache | undefined;
 }
 
+/** What the REST handler learnt about one request, for metrics and the access log. */
+export interface ExchangeInfo {
+  route?: string;
+  /** The cluster that served it. */
+  upstream?: string | undefined;
+  caller?: Admitted;
+  /** The error envelope's `error`, when it failed. */
+  errorCode?: string;
+}
+
 /** One REST exchange after routing. */
 export interface RestExchange {
   readonly requestId: string;
@@ -50,9 +60,9 @@ export interface RestExchange {
  * envelope with the request id; upstream error details survive.
  */
 export function createRestHandler(deps: RestHandlerDeps) {
-  /** `info.route` is set to the matched route template ("GET /api/v1/projects/{id}") for metrics and logs. */
-  return async function handle(req: AnyRequest, res: AnyResponse, requestId: string, responseHeaders: Headers, info: { route: string } = { route: "" }): Promise<void> {
-    const fail = (err: unknown) => sendError(res, err, requestId, responseHeaders);
+  /** Fills `info` (route template, upstream, caller, error) for metrics and the access log. */
+  return async function handle(req: AnyRequest, res: AnyResponse, requestId: string, responseHeaders: Headers, info: ExchangeInfo = {}): Promise<void> {
+    const fail = (err: unknown) => { info.errorCode = sendError(res, err, requestId, responseHeaders); };
     const url = req.url ?? "/";
     const q = url.indexOf("?");
     const canonical = canonicalPath(q < 0 ? url : url.slice(0, q));
@@ -64,6 +74,7 @@ export function createRestHandler(deps: RestHandlerDeps) {
       return fail(Object.assign(new ConnectError(`${req.method} is not allowed on ${canonical.path}`, Code.FailedPrecondition), { httpStatus: 405, errorName: "METHOD_NOT_ALLOWED" }));
     }
     info.route = match.binding.template.source;
+    info.upstream = deps.clusters.get(match.binding.service.typeName)?.name;
     const controller = new AbortController();
     res.once("close", () => controller.abort(new ConnectError("client went away", Code.Canceled)));
     const ex: RestExchange = {
@@ -79,12 +90,12 @@ export function createRestHandler(deps: RestHandlerDeps) {
         method: match.binding.method, headers: headersOf(req), remoteAddress: req.socket?.remoteAddress ?? "",
         upstreamHeaders: ex.upstreamHeaders, responseHeaders,
       });
+      info.caller = caller;
       const ttl = deps.cache?.ttlMs(match.binding) ?? 0;
       if (deps.cache && ttl > 0) return await cached(deps, deps.cache, res, ex, input, { ttl, query, caller, noCache: /no-cache|no-store/i.test(String(req.headers["cache-control"] ?? "")) });
       const status = await callUpstream(deps, req, res, ex, input);
       if (deps.cache && match.binding.verb !== "GET" && status >= 200 && status < 300) await deps.cache.invalidate(deps.cache.tagOf(canonical, caller));
     } catch (err) {
-      if (res.headersSent) return void res.end();
       fail(err);
     }
   };
@@ -183,16 +194,17 @@ function sendText(res: AnyResponse, status: number, text: string, headers: Heade
   res.end(text);
 }
 
-/** Writes the error envelope for anything thrown (HTTP status from the code table, or a body error's 413/405). */
-export function sendError(res: AnyResponse, err: unknown, requestId: string, headers: Headers): void {
+/** Writes the error envelope for anything thrown (HTTP status from the code table, or a body error's 413/405); answers its `error`. */
+export function sendError(res: AnyResponse, err: unknown, requestId: string, headers: Headers): string {
   const envelope = errorEnvelope(err, requestId);
   const override = httpStatusOverride(err);
   if (override) envelope.statusCode = override;
   const name = (err as { errorName?: string } | undefined)?.errorName;
   if (name) envelope.error = name;
   if (override === 413) envelope.error = "PAYLOAD_TOO_LARGE";
-  if (res.headersSent) return void res.end();
-  sendJson(res, envelope.statusCode, envelope, headers);
+  if (res.headersSent) res.end();
+  else sendJson(res, envelope.statusCode, envelope, headers);
+  return envelope.error;
 }
 
 /** The request's headers as Fetch Headers (HTTP/2 pseudo-headers left out). */

@@ -189,6 +189,27 @@ describe("gateway REST over real services", () => {
     expect(stats.text).not.toContain("does-not-exist");
   });
 
+  it("serves its OpenAPI 3.1 document and Swagger UI", async () => {
+    const doc = await send(port, "GET", "/openapi.json");
+    expect([doc.status, (doc.body as { openapi: string }).openapi]).toEqual([200, "3.1.0"]);
+    expect(Object.keys((doc.body as { paths: object }).paths)).toEqual(expect.arrayContaining(["/api/v1/auth/login", "/api/v1/projects/{id}", "/api/v1/logs:tail"]));
+    const ui = await send(port, "GET", "/api-docs");
+    expect([ui.status, ui.headers["content-type"]?.startsWith("text/html"), ui.text.includes("swagger")]).toEqual([200, true, true]);
+  });
+
+  it("ships an access record of each request to the logging service, with route, status, caller and request id", async () => {
+    const requestId = `acc-${randomUUID()}`;
+    await send(port, "GET", "/api/v1/projects/nope", { headers: { authorization: `Bearer ${accessToken}`, "x-request-id": requestId } });
+    const admin = { "x-user-id": "ops", "x-user-roles": "admin" };
+    let found: { route: string; statusCode: number; userId: string; errorCode: string; upstreamService: string } | undefined;
+    for (let i = 0; i < 50 && !found; i++) {
+      found = (await logging.client.getLog({ requestId }, { headers: admin }).catch(() => undefined))?.log as typeof found;
+      if (!found) await new Promise((r) => setTimeout(r, 100));
+    }
+    expect(found).toMatchObject({ route: "/api/v1/projects/{id}", statusCode: 404, errorCode: "NOT_FOUND", upstreamService: "project" });
+    expect(found!.userId).not.toBe("");
+  });
+
   it("answers 503 UNAVAILABLE when the owning service is not running", async () => {
     const r = await send(port, "GET", "/api/v1/alerts/rules", { headers: { authorization: `Bearer ${accessToken}` } });
     expect([r.status, (r.body as { error: string }).error]).toEqual([503, "UNAVAILABLE"]);
