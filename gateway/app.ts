@@ -14,6 +14,8 @@ import { createAuthenticator, jwksFromCluster } from "./filters/authn.js";
 import { createCors } from "./filters/cors.js";
 import { createResponseCache } from "./filters/cache.js";
 import { createRateLimiter } from "./filters/rate-limit.js";
+import { watchRevokedTokens, type RevokedTokens } from "./filters/revocations.js";
+import { watchRouteConfigs, type RouteConfigs } from "./filters/route-configs.js";
 import { requestIdOf } from "./filters/request-id.js";
 import { timestampFromMs } from "@bufbuild/protobuf/wkt";
 import { accessLogLine } from "./access-log/line.js";
@@ -78,11 +80,14 @@ export async function startGateway(cfg: ResolvedGatewayConfig, logger: Logger, o
   const state = overrides.state ?? await openGatewayState({ url: cfg.redis.url || undefined, logger });
   const authnCfg = findFilter(cfg, "authn");
   let authenticator;
+  let revoked: RevokedTokens | undefined;
   if (authnCfg) {
     const jwks = overrides.jwks ?? (authnCfg.jwksSource.case === "jwksCluster"
       ? jwksFromCluster(byName.get(authnCfg.jwksSource.value)!)
       : async () => (await (await fetch(authnCfg.jwksSource.value as string, { signal: AbortSignal.timeout(5_000) })).json()) as JSONWebKeySet);
-    authenticator = createAuthenticator(authnCfg, { jwks });
+    const authCluster = clusters.get(AuthService.typeName);
+    revoked = authCluster ? watchRevokedTokens(authCluster.transport, logger) : undefined;
+    authenticator = createAuthenticator(authnCfg, { jwks, ...(revoked ? { revoked } : {}) });
   }
   const apiKeyCfg = findFilter(cfg, "apiKey");
   let apiKeys: ApiKeyVerifier | undefined;
@@ -94,6 +99,7 @@ export async function startGateway(cfg: ResolvedGatewayConfig, logger: Logger, o
     });
     apiKeys.watch();
   }
+  const routeConfigs: RouteConfigs | undefined = projectCluster ? watchRouteConfigs(projectCluster.transport, logger) : undefined;
   const rateCfg = findFilter(cfg, "rateLimit");
   const cacheCfg = findFilter(cfg, "cache");
   const rest = createRestHandler({
@@ -104,7 +110,7 @@ export async function startGateway(cfg: ResolvedGatewayConfig, logger: Logger, o
     timeoutMs: routerCfg ? durationMs(routerCfg.defaultTimeout) : 15_000,
     logger,
     admit: createAdmission({
-      authenticator, apiKeys, apiKeyHeader: apiKeyCfg?.headerName ?? "x-api-key",
+      authenticator, apiKeys, routeConfigs, apiKeyHeader: apiKeyCfg?.headerName ?? "x-api-key",
       rateLimiter: rateCfg ? createRateLimiter(rateCfg, state, logger) : undefined,
     }),
     cache: cacheCfg ? createResponseCache({ state, logger, maxEntryBytes: cacheCfg.maxEntryBytes, defaultTtlMs: durationMs(cacheCfg.defaultTtl) }) : undefined,
@@ -196,6 +202,8 @@ export async function startGateway(cfg: ResolvedGatewayConfig, logger: Logger, o
       await shipper?.flush(2_000);
       await shipper?.close();
       apiKeys?.close();
+      revoked?.close();
+      routeConfigs?.close();
       for (const c of byName.values()) c.close();
       if (!overrides.state) await state.close();
     },

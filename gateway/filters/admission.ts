@@ -6,6 +6,7 @@ import { Access, methodPolicy } from "../../lib/policy.js";
 import type { ApiKeyVerifier } from "./api-key.js";
 import type { Authenticator } from "./authn.js";
 import type { RateLimiter, RateSubject } from "./rate-limit.js";
+import type { RouteConfigs, RouteOverrides } from "./route-configs.js";
 
 /** One call to admit, from REST or a native protocol: the target method and the client's headers. */
 export interface AdmissionRequest {
@@ -17,6 +18,8 @@ export interface AdmissionRequest {
   readonly upstreamHeaders: Headers;
   /** Filled with reply headers (X-RateLimit-*, Retry-After). */
   readonly responseHeaders: Headers;
+  /** The REST route (verb and template) for route-config lookups; absent for native calls. */
+  readonly route?: { readonly verb: string; readonly template: string };
 }
 
 /** Who the gateway established the caller to be. */
@@ -25,6 +28,8 @@ export interface Admitted {
   readonly projectId?: string;
   readonly apiKeyId?: string;
   readonly subject: RateSubject;
+  /** The caller's project's route config for this route (API-key callers only). */
+  readonly overrides?: RouteOverrides | undefined;
 }
 
 export interface AdmissionDeps {
@@ -33,6 +38,7 @@ export interface AdmissionDeps {
   /** Header carrying API keys (lower case). */
   readonly apiKeyHeader: string;
   readonly rateLimiter?: RateLimiter;
+  readonly routeConfigs?: RouteConfigs;
 }
 
 /**
@@ -44,6 +50,8 @@ export interface AdmissionDeps {
  * Access: PUBLIC passes (credentials are used when valid, ignored when not);
  * USER needs a bearer token; API_KEY an API key; USER_OR_API_KEY either (the
  * key wins when both are sent); INTERNAL or no policy is refused — fail closed.
+ * A route config of the API key's project (requests per minute, cache TTL)
+ * applies to that key's requests only.
  */
 export function createAdmission(deps: AdmissionDeps) {
   return async function admit(req: AdmissionRequest): Promise<Admitted> {
@@ -62,7 +70,8 @@ export function createAdmission(deps: AdmissionDeps) {
         req.upstreamHeaders.set(IDENTITY_HEADERS.roles, "user");
         req.upstreamHeaders.set(IDENTITY_HEADERS.projectId, id.projectId);
         req.upstreamHeaders.set(IDENTITY_HEADERS.apiKeyId, id.keyId);
-        admitted = { userId: id.userId, projectId: id.projectId, apiKeyId: id.keyId, subject: { tier: "api_key", id: id.keyId } };
+        const overrides = req.route && deps.routeConfigs?.lookup(id.projectId, req.route.verb, req.route.template);
+        admitted = { userId: id.userId, projectId: id.projectId, apiKeyId: id.keyId, subject: { tier: "api_key", id: id.keyId }, overrides };
       }
     }
     if (!admitted && access !== Access.API_KEY && deps.authenticator) {
@@ -80,7 +89,9 @@ export function createAdmission(deps: AdmissionDeps) {
       if (access !== Access.PUBLIC) throw tokenError("authentication required: send Authorization: Bearer <access token>", "MISSING_TOKEN");
       admitted = { subject: { tier: "anonymous", id: req.remoteAddress } };
     }
-    await deps.rateLimiter?.admit(admitted.subject, methodPolicy(req.method).rateLimitCost || 1, req.responseHeaders);
+    const limit = admitted.overrides?.rateLimit;
+    await deps.rateLimiter?.admit(admitted.subject, methodPolicy(req.method).rateLimitCost || 1, req.responseHeaders,
+      limit ? { limit, periodMs: 60_000 } : undefined);
     return admitted;
   };
 }

@@ -4,6 +4,7 @@ import { Code, ConnectError, createClient, type Transport } from "@connectrpc/co
 import type { Logger } from "pino";
 import { ProjectService } from "../../gen/mesh/project/v1/project_pb.js";
 import type { GatewayState } from "../state/port.js";
+import { watch } from "../watch.js";
 
 /** A verified API key: who it acts for. */
 export interface ApiKeyIdentity {
@@ -83,27 +84,17 @@ export function createApiKeyVerifier(opts: ApiKeyVerifierOptions): ApiKeyVerifie
     },
 
     watch() {
-      void (async () => {
-        let after = 0n;
-        let backoff = 100;
-        while (!stop.signal.aborted) {
-          try {
-            for await (const m of client.watchKeyEvents({ afterVersion: after }, { signal: stop.signal })) {
-              backoff = 100;
-              const e = m.event;
-              if (!e) continue;
-              after = e.version;
-              await opts.state.verdictDelete([verdictKey(e.keyHash)]).catch((err: unknown) =>
-                opts.logger.warn({ err, key_id: e.keyId }, "could not drop a revoked key's cached verdict; it expires by its TTL"));
-            }
-          } catch (err) {
-            if (stop.signal.aborted) return;
-            opts.logger.warn({ err, retry_ms: backoff }, "key event stream broke; resuming");
-          }
-          await new Promise((r) => setTimeout(r, backoff));
-          backoff = Math.min(backoff * 2, 5_000);
-        }
-      })();
+      void watch({
+        name: "key events", logger: opts.logger, signal: stop.signal,
+        open: (after, signal) => client.watchKeyEvents({ afterVersion: after }, { signal }),
+        versionOf: (m) => m.event?.version,
+        apply: async (m) => {
+          const e = m.event;
+          if (!e) return;
+          await opts.state.verdictDelete([verdictKey(e.keyHash)]).catch((err: unknown) =>
+            opts.logger.warn({ err, key_id: e.keyId }, "could not drop a revoked key's cached verdict; it expires by its TTL"));
+        },
+      });
     },
 
     close: () => stop.abort(),

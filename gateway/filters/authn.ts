@@ -21,9 +21,11 @@ export interface Authenticator {
  * fetched again when a token names an unknown `kid` (at most once per
  * `jwksMinRefetchInterval`); algorithms pinned by config; `iss`, `aud`, `exp`
  * and `nbf` checked with `clockLeeway`. A verified token is remembered until
- * it expires in a bounded LRU, so a busy client pays the signature check once.
+ * it expires in a bounded LRU, so a busy client pays the signature check once;
+ * a token the auth service revoked (`revoked`) is refused, cached or not.
  */
-export function createAuthenticator(cfg: FilterConfig<"authn">, deps: { jwks: () => Promise<JSONWebKeySet>; now?: () => number }): Authenticator {
+export function createAuthenticator(cfg: FilterConfig<"authn">,
+  deps: { jwks: () => Promise<JSONWebKeySet>; revoked?: { has(jti: string): boolean }; now?: () => number }): Authenticator {
   const now = deps.now ?? Date.now;
   const algorithms = cfg.allowedAlgorithms.map((a) => ALGORITHMS[a]).filter((a): a is string => a !== undefined);
   const leewaySec = Math.round(durationMs(cfg.clockLeeway) / 1000);
@@ -58,6 +60,12 @@ export function createAuthenticator(cfg: FilterConfig<"authn">, deps: { jwks: ()
     }
   }
 
+  /** A revoked token (logged out, user deactivated) is refused even while its signature and expiry are fine. */
+  const unrevoked = (claims: AccessTokenClaims) => {
+    if (deps.revoked?.has(claims.jti)) throw tokenError("access token revoked", "TOKEN_REVOKED");
+    return claims;
+  };
+
   return {
     async authenticate(headers) {
       const token = bearerToken(headers);
@@ -66,9 +74,9 @@ export function createAuthenticator(cfg: FilterConfig<"authn">, deps: { jwks: ()
       if (hit && hit.expiresAt.getTime() > now() - leewaySec * 1000) {
         verified.delete(token);
         verified.set(token, hit); // most recently used last
-        return hit;
+        return unrevoked(hit);
       }
-      const claims = await verify(token);
+      const claims = unrevoked(await verify(token));
       verified.set(token, claims);
       if (verified.size > maxCached) verified.delete(verified.keys().next().value!);
       return claims;

@@ -21,7 +21,7 @@ export interface RateLimiter {
    * headers it sets on `responseHeaders`) when over it, or UNAVAILABLE when
    * the shared store is down and the mode is fail-closed.
    */
-  admit(subject: RateSubject, cost: number, responseHeaders: Headers, overrideLimit?: number): Promise<void>;
+  admit(subject: RateSubject, cost: number, responseHeaders: Headers, override?: { limit: number; periodMs: number }): Promise<void>;
 }
 
 /**
@@ -60,10 +60,10 @@ export function createRateLimiter(cfg: FilterConfig<"rateLimit">, state: Gateway
   }
 
   return {
-    async admit(subject, cost, headers, overrideLimit) {
-      const tier = tiers[subject.tier];
-      const limit = overrideLimit ?? tier.limit;
-      const d = await decide(`rl:${subject.tier}:${subject.id}:${limit}`, limit, tier.periodMs, Math.min(cost, limit));
+    async admit(subject, cost, headers, override) {
+      const tier = override ?? tiers[subject.tier];
+      const limit = tier.limit;
+      const d = await decide(`rl:${subject.tier}:${subject.id}:${limit}/${tier.periodMs}`, limit, tier.periodMs, Math.min(cost, limit));
       const nowMs = Date.now();
       headers.set("x-ratelimit-limit", String(d.limit));
       headers.set("x-ratelimit-remaining", String(d.remaining));

@@ -88,10 +88,11 @@ export function createRestHandler(deps: RestHandlerDeps) {
       const input = buildRequest(match.binding, { vars: match.vars, query, body });
       const caller = await deps.admit({
         method: match.binding.method, headers: headersOf(req), remoteAddress: req.socket?.remoteAddress ?? "",
-        upstreamHeaders: ex.upstreamHeaders, responseHeaders,
+        upstreamHeaders: ex.upstreamHeaders, responseHeaders, route: { verb: match.binding.verb, template: match.binding.template.source },
       });
       info.caller = caller;
-      const ttl = deps.cache?.ttlMs(match.binding) ?? 0;
+      const configured = caller.overrides?.cacheTtlSeconds;
+      const ttl = match.binding.verb !== "GET" || match.binding.method.methodKind !== "unary" ? 0 : configured !== undefined ? configured * 1000 : deps.cache?.ttlMs(match.binding) ?? 0;
       if (deps.cache && ttl > 0) return await cached(deps, deps.cache, res, ex, input, { ttl, query, caller, noCache: /no-cache|no-store/i.test(String(req.headers["cache-control"] ?? "")) });
       const status = await callUpstream(deps, req, res, ex, input);
       if (deps.cache && match.binding.verb !== "GET" && status >= 200 && status < 300) await deps.cache.invalidate(deps.cache.tagOf(canonical, caller));

@@ -303,6 +303,43 @@ filters:
     expect([status, Date.now() - revokedAt < 1_000]).toEqual([401, true]);
   });
 
+  it("refuses an access token within a second of its logout, although the gateway had verified and cached it", async () => {
+    const email = `gw-${randomUUID()}@example.com`;
+    const password = "correct horse 42 staple";
+    await send(port, "POST", "/api/v1/auth/register", { body: { email, password, name: "L" } });
+    const tokens = (await send(port, "POST", "/api/v1/auth/login", { body: { email, password } })).body as { accessToken: string; refreshToken: string };
+    const headers = { authorization: `Bearer ${tokens.accessToken}` };
+    expect((await send(port, "GET", "/api/v1/projects", { headers })).status).toBe(200);
+    expect((await send(port, "POST", "/api/v1/auth/logout", { body: { refreshToken: tokens.refreshToken }, headers })).status).toBe(200);
+    const at = Date.now();
+    let r = await send(port, "GET", "/api/v1/projects", { headers });
+    while (r.status === 200 && Date.now() - at < 3_000) r = await send(port, "GET", "/api/v1/projects", { headers });
+    expect([r.status, Date.now() - at < 1_000, JSON.stringify((r.body as { details: unknown }).details)]).toEqual([401, true, expect.stringContaining("TOKEN_REVOKED")]);
+  });
+
+  it("applies a project's route config (rate limit, cache TTL) to that project's API-key traffic only, live", async () => {
+    const owner = await signedInUser(port);
+    const mine = ((await send(port, "POST", "/api/v1/projects", { body: { name: "rc" }, headers: owner })).body as { id: string }).id;
+    const other = ((await send(port, "POST", "/api/v1/projects", { body: { name: "rc-other" }, headers: owner })).body as { id: string }).id;
+    const keyOf = async (projectId: string) => ((await send(port, "POST", `/api/v1/projects/${projectId}/keys`, { body: { name: "k" }, headers: owner })).body as { key: string }).key;
+    const [myKey, otherKey] = [await keyOf(mine), await keyOf(other)];
+    const route = await send(port, "POST", `/api/v1/projects/${mine}/routes`, {
+      body: { method: "GET", path: "/api/v1/logs", service: "logging", rateLimit: 2, cacheTtlSeconds: 30 }, headers: owner,
+    });
+    expect(route.status).toBe(201);
+    const ask = (key: string) => send(port, "GET", "/api/v1/logs", { headers: { "x-api-key": key } });
+    let first = await ask(myKey);
+    for (const at = Date.now(); first.headers["x-ratelimit-limit"] !== "2" && Date.now() - at < 3_000;) first = await ask(myKey);
+    expect([first.headers["x-ratelimit-limit"], first.headers["x-cache"]]).toEqual(["2", "MISS"]);
+    expect((await ask(myKey)).headers["x-cache"]).toBe("HIT");
+    const third = await ask(myKey);
+    expect(third.status).toBe(429);
+    const theirs = await ask(otherKey);
+    expect([theirs.status, theirs.headers["x-ratelimit-limit"]]).toEqual([200, "1000"]);
+    const byUser = await send(port, "GET", "/api/v1/logs", { headers: owner });
+    expect([byUser.status, byUser.headers["x-ratelimit-limit"]]).toEqual([200, "1000"]);
+  });
+
   it("limits anonymous clients by IP with X-RateLimit headers and answers 429 with Retry-After", async () => {
     const strict = await gatewayWith(yaml.replace("anonymous: { limit: 1000 }", "anonymous: { limit: 3, period: 60s }"));
     try {
