@@ -152,6 +152,10 @@ export async function startGateway(cfg: ResolvedGatewayConfig, logger: Logger, o
     res.once("finish", () => {
       const latency = performance.now() - started;
       metrics.request({ route: info.route || "unmatched", method: req.method ?? "", status: res.statusCode, seconds: latency / 1000 });
+      if (res.statusCode === 429) metrics.rateLimited.inc({ tier: info.caller?.subject.tier ?? "anonymous" });
+      const cacheResult = responseHeaders.get("x-cache")?.toLowerCase();
+      if (cacheResult === "hit" || cacheResult === "miss" || cacheResult === "bypass") metrics.cache.inc({ result: cacheResult });
+      if (info.upstream && res.statusCode >= 500) metrics.upstreamErrors.inc({ cluster: info.upstream, code: (info.errorCode ?? "internal").toLowerCase() });
       const entry = {
         requestId, timestamp: timestampFromMs(startedAt), method: req.method ?? "", path: (req.url ?? "").split("?")[0]!,
         route: info.route ?? "", statusCode: res.statusCode, latency, ip: req.socket?.remoteAddress ?? "",

@@ -214,6 +214,15 @@ describe("gateway REST over real services", () => {
     const r = await send(port, "GET", "/api/v1/alerts/rules", { headers: { authorization: `Bearer ${accessToken}` } });
     expect([r.status, (r.body as { error: string }).error]).toEqual([503, "UNAVAILABLE"]);
   });
+
+  it("counts cache results and upstream errors in /stats", async () => {
+    await send(port, "GET", "/.well-known/jwks.json");
+    await send(port, "GET", "/.well-known/jwks.json");
+    await send(port, "GET", "/api/v1/alerts/rules", { headers: { authorization: `Bearer ${accessToken}` } });
+    const stats = (await send(gateway.adminPort, "GET", "/stats")).text;
+    expect(stats).toMatch(/mesh_gateway_cache_total\{result="hit"\} [1-9]/);
+    expect(stats).toMatch(/mesh_gateway_upstream_errors_total\{cluster="analytics",code="unavailable"\} [1-9]/);
+  });
 });
 
 describe("gateway filters: API keys, rate limits, response cache", () => {
