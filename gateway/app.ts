@@ -162,7 +162,7 @@ export async function startGateway(cfg: ResolvedGatewayConfig, logger: Logger, o
         userAgent: String(req.headers["user-agent"] ?? "").slice(0, 512), userId: info.caller?.userId ?? "",
         projectId: info.caller?.projectId ?? "", apiKeyId: info.caller?.apiKeyId ?? "",
         cacheStatus: responseHeaders.get("x-cache") ?? "", rateLimited: res.statusCode === 429, upstreamService: info.upstream ?? "",
-        bytesIn: Number(req.headers["content-length"] ?? 0) || 0, bytesOut: Number(res.getHeader("content-length") ?? 0) || 0,
+        bytesIn: Number(req.headers["content-length"] ?? 0) || 0, bytesOut: Number(responseHeaders.get("content-length") ?? 0) || 0,
         errorCode: info.errorCode ?? "",
       };
       logger.info(accessLogLine(entry), "request");
