@@ -1,38 +1,20 @@
 import { setTimeout as sleep } from "node:timers/promises";
-import { Code, ConnectError, createClient, createServiceImplSpec } from "@connectrpc/connect";
+import { Code, ConnectError, createClient } from "@connectrpc/connect";
 import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
 import { LoggingService } from "../../gen/mesh/logging/v1/logging_pb.js";
-import { createGrpcServer, type GrpcServer } from "../../lib/grpc/server.js";
 import { createCluster, type Cluster } from "./cluster.js";
+import { resetUpstreams, startUpstreams, stopUpstreams, type Upstream } from "./test-upstreams.js";
 
 // Three real gRPC servers of the logging contract, each naming itself in its answers.
-const servers: GrpcServer[] = [];
-const addresses: string[] = [];
-
-function impl(name: string) {
-  return {
-    async ingestLog(req: { log?: { requestId: string } }, ctx: { signal: AbortSignal }) {
-      if (req.log?.requestId === "slow") await sleep(300, undefined, { signal: ctx.signal }).catch(() => undefined);
-      if (req.log?.requestId === "fail") throw new ConnectError("broken", Code.Internal);
-      return { message: name };
-    },
-    async *tailLogs(req: { userId: string }) {
-      for (let i = 0; i < 2; i++) yield { log: { requestId: `${name}-${req.userId}-${i}` } };
-      if (req.userId === "fail") throw new ConnectError("tail broke", Code.DataLoss);
-    },
-  };
-}
+let upstreams: Upstream[] = [];
+let addresses: string[] = [];
 
 beforeAll(async () => {
-  for (const name of ["a", "b", "c"]) {
-    const server = createGrpcServer({ services: [createServiceImplSpec(LoggingService, impl(name) as never)] });
-    addresses.push(`127.0.0.1:${await server.listen("127.0.0.1", 0)}`);
-    servers.push(server);
-  }
+  upstreams = await startUpstreams(["a", "b", "c"]);
+  addresses = upstreams.map((u) => u.address);
 });
-afterAll(async () => {
-  await Promise.all(servers.map((s) => s.shutdown(500)));
-});
+afterAll(() => stopUpstreams(upstreams));
+afterEach(() => resetUpstreams(upstreams));
 
 let cluster: Cluster | undefined;
 afterEach(() => cluster?.close());
@@ -71,6 +53,39 @@ describe("cluster", () => {
     await Promise.all(slow);
     expect(cluster.overflows()).toBe(1);
     expect((await client.ingestLog({ log: { requestId: "r" } })).message).toMatch(/^[abc]$/);
+  });
+
+  it("queues calls beyond its concurrency limit and admits them in arrival order", async () => {
+    cluster = createCluster({ name: "logging", endpoints: addresses.slice(0, 1), maxConcurrent: 1, maxPending: 3 });
+    const client = answerer(cluster);
+    const held = client.ingestLog({ log: { requestId: "slow" } });
+    const queued = ["q1", "q2", "q3"].map((id) => client.ingestLog({ log: { requestId: id } }));
+    expect(cluster.stats()).toMatchObject({ inFlight: 1, pending: 3 });
+    await Promise.all([held, ...queued]);
+    expect([upstreams[0]!.seen, cluster.overflows()]).toEqual([["slow", "q1", "q2", "q3"], 0]);
+  });
+
+  it("refuses calls beyond its pending limit with UNAVAILABLE at once and counts them", async () => {
+    cluster = createCluster({ name: "logging", endpoints: addresses.slice(0, 1), maxConcurrent: 1, maxPending: 1 });
+    const client = answerer(cluster);
+    const admitted = [client.ingestLog({ log: { requestId: "slow" } }), client.ingestLog({ log: { requestId: "q1" } })];
+    const started = Date.now();
+    const err = await client.ingestLog({ log: { requestId: "q2" } }).catch((e: unknown) => ConnectError.from(e));
+    expect([(err as ConnectError).code, Date.now() - started < 100, cluster.overflows()]).toEqual([Code.Unavailable, true, 1]);
+    await Promise.all(admitted);
+    expect(upstreams[0]!.seen).toEqual(["slow", "q1"]);
+  });
+
+  it("fails a queued call with DEADLINE_EXCEEDED once its own deadline passes in the queue", async () => {
+    cluster = createCluster({ name: "logging", endpoints: addresses.slice(0, 1), maxConcurrent: 1, maxPending: 1 });
+    const client = answerer(cluster);
+    const held = client.ingestLog({ log: { requestId: "slow" } });
+    const started = Date.now();
+    const err = await client.ingestLog({ log: { requestId: "late" } }, { timeoutMs: 50 }).catch((e: unknown) => ConnectError.from(e));
+    expect([(err as ConnectError).code, Date.now() - started < 250]).toEqual([Code.DeadlineExceeded, true]);
+    expect(cluster.stats()).toMatchObject({ pending: 0, pendingTimeouts: 1, overflows: 0 });
+    await held;
+    expect(upstreams[0]!.seen).toEqual(["slow"]);
   });
 
   it("counts failures per endpoint and releases calls that failed", async () => {
