@@ -61,6 +61,7 @@ export async function startGateway(cfg: ResolvedGatewayConfig, logger: Logger, o
   let ready = false;
   const bindings = bindingsOf(GATEWAY_SERVICES);
   const clusters = new Map<string, Cluster>();
+  const timeouts = new Map<string, number>();
   const byName = new Map<string, Cluster>();
   const routerCfg = findFilter(cfg, "router");
   for (const c of cfg.clusters) {
@@ -70,12 +71,28 @@ export async function startGateway(cfg: ResolvedGatewayConfig, logger: Logger, o
       ...(c.dnsName ? { dns: { name: c.dnsName, port: c.dnsPort, refreshMs: durationMs(c.dnsRefreshInterval) } } : {}),
       lbPolicy: c.lbPolicy === LbPolicy.LEAST_REQUEST ? "least_request" : "round_robin",
       maxConcurrent: c.circuitBreakers.maxConcurrentRequests,
+      maxPending: c.circuitBreakers.maxPendingRequests,
+      healthCheck: {
+        intervalMs: durationMs(c.healthCheck.interval), timeoutMs: durationMs(c.healthCheck.timeout),
+        unhealthyThreshold: c.healthCheck.unhealthyThreshold, healthyThreshold: c.healthCheck.healthyThreshold,
+      },
+      outlierDetection: {
+        consecutiveFailures: c.outlierDetection.consecutiveFailures,
+        baseEjectionMs: durationMs(c.outlierDetection.baseEjectionTime), maxEjectionPercent: c.outlierDetection.maxEjectionPercent,
+      },
+      ...(routerCfg ? { retry: {
+        attempts: routerCfg.retryPolicy.maxAttempts, backoffBaseMs: durationMs(routerCfg.retryPolicy.backoffBase),
+        backoffMaxMs: durationMs(routerCfg.retryPolicy.backoffMax), budgetPercent: routerCfg.retryPolicy.budgetPercent,
+      } } : {}),
       defaultTimeoutMs: durationMs(c.requestTimeout),
       onResolveError: (err) => logger.warn({ err, cluster: c.name }, "DNS resolution failed; keeping the last endpoints"),
     });
     if (c.dnsName) await cluster.refresh();
     byName.set(c.name, cluster);
-    for (const s of c.services) clusters.set(s, cluster);
+    for (const s of c.services) {
+      clusters.set(s, cluster);
+      timeouts.set(s, durationMs(c.requestTimeout));
+    }
   }
   const state = overrides.state ?? await openGatewayState({ url: cfg.redis.url || undefined, logger });
   const authnCfg = findFilter(cfg, "authn");
@@ -107,7 +124,7 @@ export async function startGateway(cfg: ResolvedGatewayConfig, logger: Logger, o
     clusters,
     maxBodyBytes: cfg.listener.maxRequestBodyBytes,
     maxJsonDepth: cfg.listener.maxJsonDepth,
-    timeoutMs: routerCfg ? durationMs(routerCfg.defaultTimeout) : 15_000,
+    timeoutMs: (service) => timeouts.get(service) ?? (routerCfg ? durationMs(routerCfg.defaultTimeout) : 15_000),
     logger,
     admit: createAdmission({
       authenticator, apiKeys, routeConfigs, apiKeyHeader: apiKeyCfg?.headerName ?? "x-api-key",

@@ -10,6 +10,7 @@ import { canonicalPath, type CanonicalPath } from "../transcoding/path.js";
 import { buildRequest } from "../transcoding/request.js";
 import { renderResponse, successStatus } from "../transcoding/response.js";
 import type { RouteMatch, Router } from "../transcoding/router.js";
+import { deadlineFor } from "../clusters/deadline.js";
 import { httpStatusOverride, parseJsonBody, readBody } from "./body.js";
 import { streamContentType, streamFormatOf, writeStream } from "./stream.js";
 
@@ -20,8 +21,8 @@ export interface RestHandlerDeps {
   readonly clusters: ReadonlyMap<string, Cluster>;
   readonly maxBodyBytes: number;
   readonly maxJsonDepth: number;
-  /** Deadline of unary upstream calls (a client's shorter `grpc-timeout` is not a REST notion). */
-  readonly timeoutMs: number;
+  /** Deadline of a unary upstream call to a service (its cluster's request timeout); a client's shorter `grpc-timeout` header shortens it. */
+  readonly timeoutMs: (service: string) => number;
   readonly logger: Logger;
   /** Authentication, access and rate limit. */
   readonly admit: Admission;
@@ -48,6 +49,8 @@ export interface RestExchange {
   /** Headers added to the reply (rate-limit, cache, request id). */
   readonly responseHeaders: Headers;
   readonly signal: AbortSignal;
+  /** The client's `grpc-timeout` header, if any. */
+  readonly grpcTimeout?: string | undefined;
 }
 
 /**
@@ -78,7 +81,7 @@ export function createRestHandler(deps: RestHandlerDeps) {
     const controller = new AbortController();
     res.once("close", () => controller.abort(new ConnectError("client went away", Code.Canceled)));
     const ex: RestExchange = {
-      requestId, canonical, match, responseHeaders, signal: controller.signal,
+      requestId, canonical, match, responseHeaders, signal: controller.signal, grpcTimeout: headerValue(req.headers["grpc-timeout"]),
       upstreamHeaders: new Headers({ "x-request-id": requestId }),
     };
     try {
@@ -125,7 +128,8 @@ async function unary(deps: RestHandlerDeps, ex: RestExchange, input: Message): P
   const { binding } = ex.match;
   const cluster = deps.clusters.get(binding.service.typeName);
   if (!cluster) throw new ConnectError(`no cluster serves ${binding.service.typeName}`, Code.Unavailable);
-  return (await cluster.transport.unary(binding.method as DescMethodUnary, ex.signal, deps.timeoutMs, ex.upstreamHeaders, input)).message;
+  const timeout = deadlineFor(deps.timeoutMs(binding.service.typeName), ex.grpcTimeout);
+  return (await cluster.transport.unary(binding.method as DescMethodUnary, ex.signal, timeout, ex.upstreamHeaders, input)).message;
 }
 
 /** Calls upstream and writes the reply; answers the status sent. */
@@ -206,6 +210,10 @@ export function sendError(res: AnyResponse, err: unknown, requestId: string, hea
   if (res.headersSent) res.end();
   else sendJson(res, envelope.statusCode, envelope, headers);
   return envelope.error;
+}
+
+function headerValue(v: string | string[] | undefined): string | undefined {
+  return Array.isArray(v) ? v[0] : v;
 }
 
 /** The request's headers as Fetch Headers (HTTP/2 pseudo-headers left out). */

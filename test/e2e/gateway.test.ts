@@ -215,6 +215,18 @@ describe("gateway REST over real services", () => {
     expect([r.status, (r.body as { error: string }).error]).toEqual([503, "UNAVAILABLE"]);
   });
 
+  it("lets a client's grpc-timeout shorten the upstream deadline (504 TIMEOUT), never lengthen it", async () => {
+    const headers = { authorization: `Bearer ${accessToken}` };
+    const tiny = await send(port, "GET", "/api/v1/projects", { headers: { ...headers, "grpc-timeout": "1n" } });
+    expect([tiny.status, (tiny.body as { error: string }).error]).toEqual([504, "TIMEOUT"]);
+    expect((await send(port, "GET", "/api/v1/projects", { headers: { ...headers, "grpc-timeout": "99H" } })).status).toBe(200);
+  });
+
+  it("shows each cluster's endpoints with their health on the admin /clusters", async () => {
+    const clusters = (await send(gateway.adminPort, "GET", "/clusters")).body as { name: string; endpoints: { address: string; health?: string }[] }[] | { clusters: unknown };
+    expect(JSON.stringify(clusters)).toContain(auth.address);
+  });
+
   it("counts cache results and upstream errors in /stats", async () => {
     await send(port, "GET", "/.well-known/jwks.json");
     await send(port, "GET", "/.well-known/jwks.json");
