@@ -20,7 +20,7 @@ function run(argv: string[], env: NodeJS.ProcessEnv = {}) {
 function badFile(): string {
   const tree = baseTree();
   tree.clusters[1]!.endpoint = "x";
-  tree.filters.reverse();
+  tree.filters.push(tree.filters.splice(6, 1)[0]!); // cache after router
   const file = join(tmp, "bad.yaml");
   writeFileSync(file, JSON.stringify(tree));
   return file;
@@ -40,7 +40,8 @@ describe("checkConfigCommand", () => {
     expect(run([badFile()])).toEqual({
       code: 1,
       out: "",
-      err: "clusters[1].endpoint: unknown field (did you mean endpoints?)\nfilters[0]: router must be the last filter\n",
+      err: "clusters[1].endpoint: unknown field (did you mean endpoints?)\nfilters[6]: router must be the last filter\n"
+        + "filters[7]: cache must come before router: the gateway runs its filters in the order requestId, cors, accessLog, authn, apiKey, rateLimit, cache, router (any may be left out)\n",
     });
   });
 
@@ -67,7 +68,7 @@ describe("checkConfigCommand", () => {
     const cwd = fileURLToPath(new URL("../..", import.meta.url));
     const r = spawnSync("node_modules/.bin/tsx", ["gateway/config/check.ts", badFile()], { cwd, encoding: "utf8", timeout: 60_000 });
     expect(r.status).toBe(1);
-    expect(r.stderr).toContain("filters[0]: router must be the last filter");
+    expect(r.stderr).toContain("filters[6]: router must be the last filter");
     expect(r.stdout).toBe("");
   });
 });

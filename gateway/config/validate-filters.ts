@@ -10,13 +10,15 @@ const token = /^[!#$%&'*+.^_`|~0-9A-Za-z-]+$/; // an RFC 9110 token: header and 
 const lowerToken = /^[!#$%&'*+.^_`|~0-9a-z-]+$/;
 
 /**
- * Checks the filter chain: every entry names one filter, none twice, the
- * router last; then each filter's own config and its references (the clusters
+ * Checks the filter chain: every entry names one filter, none twice, in the
+ * one order the gateway runs them (the fields' order in `Filter`; any may be
+ * left out), the router last; then each filter's own config and its references (the clusters
  * the access log, authn and api-key filters call).
  */
 export function validateFilters(cfg: ResolvedGatewayConfig, c: Checker): void {
   if (cfg.filters.length === 0) c.add("filters", "the chain is empty; list the filters in order, ending with router");
   const seen = new Map<string, number>();
+  let lastRank = -1;
   cfg.filters.forEach((f, i) => {
     const p = `filters[${i}]`;
     const name = (f.config as { case: FilterName | undefined }).case;
@@ -25,6 +27,9 @@ export function validateFilters(cfg: ResolvedGatewayConfig, c: Checker): void {
     if (first !== undefined) c.add(p, `duplicate filter ${name} (also filters[${first}])`);
     seen.set(name, i);
     if (name === "router" && i !== cfg.filters.length - 1) c.add(p, "router must be the last filter");
+    const rank = FILTER_NAMES.indexOf(name);
+    if (rank < lastRank) c.add(p, `${name} must come before ${FILTER_NAMES[lastRank]}: the gateway runs its filters in the order ${FILTER_NAMES.join(", ")} (any may be left out)`);
+    lastRank = Math.max(lastRank, rank);
     (RULES[name] as Rule<FilterName>)(f.config.value, `${p}.${name}`, cfg, c);
   });
   if (cfg.filters.length > 0 && !seen.has("router")) c.add("filters", "the chain must end with router");

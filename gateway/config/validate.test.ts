@@ -56,8 +56,14 @@ const cases: Case[] = [
     { path: "listener.maxRequestBodyBytes", message: "must be at least 1, got 0" },
   ]],
   ["a malformed Redis URL", (t) => (t.redis = { url: "http://redis:6379" }), [{ path: "redis.url", message: "must be a redis:// or rediss:// URL" }]],
-  ["a filter listed twice", (t) => t.filters.splice(7, 0, { cors: {} }), [{ path: "filters[7]", message: "duplicate filter cors (also filters[1])" }]],
-  ["a router that is not last", (t) => t.filters.reverse(), [{ path: "filters[0]", message: "router must be the last filter" }]],
+  ["a filter listed twice", (t) => t.filters.splice(2, 0, { cors: {} }), [{ path: "filters[2]", message: "duplicate filter cors (also filters[1])" }]],
+  ["a router that is not last", (t) => t.filters.push(t.filters.splice(6, 1)[0]!), [
+    { path: "filters[6]", message: "router must be the last filter" },
+    { path: "filters[7]", message: "cache must come before router: the gateway runs its filters in the order requestId, cors, accessLog, authn, apiKey, rateLimit, cache, router (any may be left out)" },
+  ]],
+  ["filters out of the gateway's order", (t) => t.filters.splice(0, 2, t.filters[1]!, t.filters[0]!), [
+    { path: "filters[1]", message: "requestId must come before cors: the gateway runs its filters in the order requestId, cors, accessLog, authn, apiKey, rateLimit, cache, router (any may be left out)" },
+  ]],
   ["a chain without router", (t) => t.filters.pop(), [{ path: "filters", message: "the chain must end with router" }]],
   ["a filter entry naming no filter", (t) => t.filters.unshift({}), [
     { path: "filters[0]", message: "names no filter; set one of requestId, cors, accessLog, authn, apiKey, rateLimit, cache, router" },
