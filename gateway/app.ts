@@ -130,6 +130,7 @@ export async function startGateway(cfg: ResolvedGatewayConfig, logger: Logger, o
       authenticator, apiKeys, routeConfigs, apiKeyHeader: apiKeyCfg?.headerName ?? "x-api-key",
       rateLimiter: rateCfg ? createRateLimiter(rateCfg, state, logger) : undefined,
     }),
+    apiKeyHeader: apiKeyCfg?.headerName ?? "x-api-key",
     cache: cacheCfg ? createResponseCache({ state, logger, maxEntryBytes: cacheCfg.maxEntryBytes, defaultTtlMs: durationMs(cacheCfg.defaultTtl) }) : undefined,
   });
   const requestIdHeader = findFilter(cfg, "requestId")?.headerName ?? "x-request-id";

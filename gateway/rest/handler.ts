@@ -27,6 +27,8 @@ export interface RestHandlerDeps {
   /** Authentication, access and rate limit. */
   readonly admit: Admission;
   readonly cache?: ResponseCache | undefined;
+  /** Header carrying API keys (lower case). */
+  readonly apiKeyHeader: string;
 }
 
 /** What the REST handler learnt about one request, for metrics and the access log. */
@@ -88,9 +90,11 @@ export function createRestHandler(deps: RestHandlerDeps) {
       const raw = await readBody(req, deps.maxBodyBytes);
       const body = parseJsonBody(raw, deps.maxJsonDepth);
       const query = new URLSearchParams(q < 0 ? "" : url.slice(q + 1));
+      const headers = headersOf(req);
+      if (match.binding.method.methodKind === "server_streaming") streamCredentials(query, headers, deps.apiKeyHeader);
       const input = buildRequest(match.binding, { vars: match.vars, query, body });
       const caller = await deps.admit({
-        method: match.binding.method, headers: headersOf(req), remoteAddress: req.socket?.remoteAddress ?? "",
+        method: match.binding.method, headers, remoteAddress: req.socket?.remoteAddress ?? "",
         upstreamHeaders: ex.upstreamHeaders, responseHeaders, route: { verb: match.binding.verb, template: match.binding.template.source },
       });
       info.caller = caller;
@@ -210,6 +214,22 @@ export function sendError(res: AnyResponse, err: unknown, requestId: string, hea
   if (res.headersSent) res.end();
   else sendJson(res, envelope.statusCode, envelope, headers);
   return envelope.error;
+}
+
+/**
+ * Browsers' EventSource cannot send headers, so a server stream also takes
+ * its credentials from the query: `access_token` (a bearer token) or
+ * `api_key`. They are removed before transcoding and never logged (the
+ * access log records the path without its query); headers win when both
+ * are sent.
+ */
+function streamCredentials(query: URLSearchParams, headers: Headers, apiKeyHeader: string): void {
+  const token = query.get("access_token");
+  const key = query.get("api_key");
+  query.delete("access_token");
+  query.delete("api_key");
+  if (token && !headers.has("authorization")) headers.set("authorization", `Bearer ${token}`);
+  if (key && !headers.has(apiKeyHeader)) headers.set(apiKeyHeader, key);
 }
 
 function headerValue(v: string | string[] | undefined): string | undefined {

@@ -285,14 +285,17 @@ filters:
     const user = await signedInUser(port);
     const projectId = ((await send(port, "POST", "/api/v1/projects", { body: { name: "tail" }, headers: user })).body as { id: string }).id;
     const key = ((await send(port, "POST", `/api/v1/projects/${projectId}/keys`, { body: { name: "t" }, headers: user })).body as { key: string }).key;
-    for (const [accept, contentType, parse] of [
-      ["text/event-stream", "text/event-stream", (t: string) => /^data: (.*)$/m.exec(t)?.[1]],
-      ["application/json", "application/x-ndjson", (t: string) => t.split("\n").find((l) => l.startsWith("{"))],
+    for (const [accept, contentType, parse, credentials] of [
+      ["text/event-stream", "text/event-stream", (t: string) => /^data: (.*)$/m.exec(t)?.[1], "header"],
+      ["text/event-stream", "text/event-stream", (t: string) => /^data: (.*)$/m.exec(t)?.[1], "query"], // EventSource sends no headers
+      ["application/json", "application/x-ndjson", (t: string) => t.split("\n").find((l) => l.startsWith("{")), "header"],
     ] as const) {
       const controller = new AbortController();
       const opened = Date.now();
+      const path = credentials === "query" ? `/api/v1/logs:tail?api_key=${encodeURIComponent(key)}` : "/api/v1/logs:tail";
+      const auth = credentials === "query" ? {} : { "x-api-key": key };
       const { headers, body } = await new Promise<{ headers: http.IncomingHttpHeaders; body: AsyncIterable<Buffer> }>((resolve, reject) => {
-        http.get({ host: "127.0.0.1", port, path: "/api/v1/logs:tail", headers: { "x-api-key": key, accept }, signal: controller.signal },
+        http.get({ host: "127.0.0.1", port, path, headers: { ...auth, accept }, signal: controller.signal },
           (res) => resolve({ headers: res.headers, body: res })).on("error", reject);
       });
       expect([headers["content-type"]?.startsWith(contentType), Date.now() - opened < 1_000]).toEqual([true, true]);
