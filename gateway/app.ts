@@ -21,6 +21,7 @@ import { timestampFromMs } from "@bufbuild/protobuf/wkt";
 import { accessLogLine } from "./access-log/line.js";
 import { createAccessLogShipper, type AccessLogShipper } from "./access-log/shipper.js";
 import { startAdmin } from "./admin/admin.js";
+import { createNativeHandler, type NativeExchange } from "./native/proxy.js";
 import { openApiDocument } from "./openapi/document.js";
 import { createApiDocsHandler } from "./openapi/swagger-ui.js";
 import { createGatewayMetrics } from "./stats/gateway-metrics.js";
@@ -29,7 +30,7 @@ import { createRegistry } from "./stats/registry.js";
 import { openGatewayState } from "./state/open.js";
 import type { GatewayState } from "./state/port.js";
 import { createRestHandler, headersOf, sendError, type ExchangeInfo } from "./rest/handler.js";
-import { createListener, type AnyRequest, type AnyResponse } from "./server/listener.js";
+import { createListener, remoteAddressOf, type AnyRequest, type AnyResponse } from "./server/listener.js";
 import { bindingsOf } from "./transcoding/bindings.js";
 import { createRouter } from "./transcoding/router.js";
 
@@ -119,6 +120,10 @@ export async function startGateway(cfg: ResolvedGatewayConfig, logger: Logger, o
   const routeConfigs: RouteConfigs | undefined = projectCluster ? watchRouteConfigs(projectCluster.transport, logger) : undefined;
   const rateCfg = findFilter(cfg, "rateLimit");
   const cacheCfg = findFilter(cfg, "cache");
+  const admission = createAdmission({
+    authenticator, apiKeys, routeConfigs, apiKeyHeader: apiKeyCfg?.headerName ?? "x-api-key",
+    rateLimiter: rateCfg ? createRateLimiter(rateCfg, state, logger) : undefined,
+  });
   const rest = createRestHandler({
     router: createRouter(bindings),
     clusters,
@@ -126,14 +131,25 @@ export async function startGateway(cfg: ResolvedGatewayConfig, logger: Logger, o
     maxJsonDepth: cfg.listener.maxJsonDepth,
     timeoutMs: (service) => timeouts.get(service) ?? (routerCfg ? durationMs(routerCfg.defaultTimeout) : 15_000),
     logger,
-    admit: createAdmission({
-      authenticator, apiKeys, routeConfigs, apiKeyHeader: apiKeyCfg?.headerName ?? "x-api-key",
-      rateLimiter: rateCfg ? createRateLimiter(rateCfg, state, logger) : undefined,
-    }),
+    admit: admission,
     apiKeyHeader: apiKeyCfg?.headerName ?? "x-api-key",
     cache: cacheCfg ? createResponseCache({ state, logger, maxEntryBytes: cacheCfg.maxEntryBytes, defaultTtlMs: durationMs(cacheCfg.defaultTtl) }) : undefined,
   });
   const requestIdHeader = findFilter(cfg, "requestId")?.headerName ?? "x-request-id";
+  // gRPC, gRPC-Web and Connect to /<package.Service>/<Method>: the same admission, metadata instead of REST headers.
+  const native = createNativeHandler<NativeExchange & { info: ExchangeInfo }>({
+    services: GATEWAY_SERVICES,
+    clusterFor: (service) => clusters.get(service.typeName),
+    admit: async (call) => {
+      const upstreamHeaders = new Headers();
+      const caller = await admission({
+        method: call.method, headers: call.requestHeader, remoteAddress: call.remoteAddress, upstreamHeaders, responseHeaders: call.responseHeader,
+      });
+      if (call.exchange) call.exchange.info.caller = caller;
+      return upstreamHeaders;
+    },
+    requestIdHeader, maxMessageBytes: cfg.listener.maxRequestBodyBytes, logger,
+  });
 
   const accessCfg = findFilter(cfg, "accessLog");
   const loggingCluster = clusters.get(LoggingService.typeName);
@@ -176,7 +192,7 @@ export async function startGateway(cfg: ResolvedGatewayConfig, logger: Logger, o
       if (info.upstream && res.statusCode >= 500) metrics.upstreamErrors.inc({ cluster: info.upstream, code: (info.errorCode ?? "internal").toLowerCase() });
       const entry = {
         requestId, timestamp: timestampFromMs(startedAt), method: req.method ?? "", path: (req.url ?? "").split("?")[0]!,
-        route: info.route ?? "", statusCode: res.statusCode, latency, ip: req.socket?.remoteAddress ?? "",
+        route: info.route ?? "", statusCode: res.statusCode, latency, ip: remoteAddressOf(req),
         userAgent: String(req.headers["user-agent"] ?? "").slice(0, 512), userId: info.caller?.userId ?? "",
         projectId: info.caller?.projectId ?? "", apiKeyId: info.caller?.apiKeyId ?? "",
         cacheStatus: responseHeaders.get("x-cache") ?? "", rateLimited: res.statusCode === 429, upstreamService: info.upstream ?? "",
@@ -186,6 +202,11 @@ export async function startGateway(cfg: ResolvedGatewayConfig, logger: Logger, o
       logger.info(accessLogLine(entry), "request");
       shipper?.record(entry);
     });
+    if (native.handle(req, res, { requestId, responseHeaders, info })) {
+      info.route = (req.url ?? "").split("?")[0];
+      info.upstream = clusters.get(info.route!.split("/")[1] ?? "")?.name;
+      return;
+    }
     if (apiDocs(req, res)) {
       info.route = (req.url ?? "").startsWith("/openapi.json") ? "/openapi.json" : "/api-docs";
       return;

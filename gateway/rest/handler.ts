@@ -5,7 +5,7 @@ import type { Cluster } from "../clusters/cluster.js";
 import { errorEnvelope } from "../error-envelope.js";
 import type { Admission, Admitted } from "../filters/admission.js";
 import type { CachedReply, ResponseCache } from "../filters/cache.js";
-import type { AnyRequest, AnyResponse } from "../server/listener.js";
+import { remoteAddressOf, type AnyRequest, type AnyResponse } from "../server/listener.js";
 import { canonicalPath, type CanonicalPath } from "../transcoding/path.js";
 import { buildRequest } from "../transcoding/request.js";
 import { renderResponse, successStatus } from "../transcoding/response.js";
@@ -94,7 +94,7 @@ export function createRestHandler(deps: RestHandlerDeps) {
       if (match.binding.method.methodKind === "server_streaming") streamCredentials(query, headers, deps.apiKeyHeader);
       const input = buildRequest(match.binding, { vars: match.vars, query, body });
       const caller = await deps.admit({
-        method: match.binding.method, headers, remoteAddress: req.socket?.remoteAddress ?? "",
+        method: match.binding.method, headers, remoteAddress: remoteAddressOf(req),
         upstreamHeaders: ex.upstreamHeaders, responseHeaders, route: { verb: match.binding.verb, template: match.binding.template.source },
       });
       info.caller = caller;

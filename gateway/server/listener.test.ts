@@ -2,7 +2,7 @@ import http from "node:http";
 import http2 from "node:http2";
 import net from "node:net";
 import { afterEach, describe, expect, it } from "vitest";
-import { createListener, type Listener } from "./listener.js";
+import { createListener, remoteAddressOf, type Listener } from "./listener.js";
 
 let listener: Listener | undefined;
 afterEach(async () => {
@@ -16,7 +16,7 @@ async function start(): Promise<number> {
     req.on("data", (c: Buffer) => chunks.push(c));
     req.on("end", () => {
       res.setHeader("content-type", "text/plain");
-      res.end(`${req.httpVersion} ${req.method} ${req.url} ${Buffer.concat(chunks).toString()}`);
+      res.end(`${req.httpVersion} ${req.method} ${req.url} ${Buffer.concat(chunks).toString()}${req.url === "/peer" ? ` from ${remoteAddressOf(req)}` : ""}`);
     });
   });
   return listener.listen(0, "127.0.0.1");
@@ -57,6 +57,15 @@ describe("listener", () => {
         req.end("hello");
       });
       expect(h2).toBe("2.0 POST /x hello");
+      const peer = await new Promise<string>((resolve, reject) => {
+        const req = session.request({ ":method": "GET", ":path": "/peer" });
+        let body = "";
+        req.on("data", (c) => { body += c; });
+        req.on("end", () => resolve(body));
+        req.on("error", reject);
+        req.end();
+      });
+      expect(peer).toBe("2.0 GET /peer  from 127.0.0.1");
     } finally {
       session.close();
     }

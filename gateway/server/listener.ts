@@ -25,6 +25,15 @@ export interface Listener {
   connections(): number;
 }
 
+const PEER = Symbol("peer address");
+type Http2SessionWithPeer = http2.ServerHttp2Session & { [PEER]?: string };
+
+/** The client's IP address on either protocol ("" if unknown). */
+export function remoteAddressOf(req: AnyRequest): string {
+  const session = (req as Http2ServerRequest).stream?.session as Http2SessionWithPeer | undefined;
+  return session?.[PEER] ?? req.socket?.remoteAddress ?? "";
+}
+
 const H2_PREFACE = Buffer.from("PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n");
 
 /**
@@ -46,7 +55,9 @@ export function createListener(handler: RequestHandler, opts: ListenerOptions = 
   const h2 = http2.createServer({ settings: { enableConnectProtocol: false } }, handler);
   h2.setTimeout(idleTimeout);
   const sockets = new Set<Socket>();
-  const tcp = net.createServer((socket) => {
+  // noDelay: HTTP/2 runs over a JS stream here (see replay), which never sets TCP_NODELAY on the socket;
+  // Nagle plus delayed ACKs would then add ~40 ms to every h2c call.
+  const tcp = net.createServer({ noDelay: true }, (socket) => {
     sockets.add(socket);
     socket.once("close", () => sockets.delete(socket));
     route(socket, h1, h2);
@@ -87,7 +98,12 @@ function route(socket: Socket, h1: http.Server, h2: http2.Http2Server): void {
     if (isH2) {
       // The HTTP/2 session reads the socket's native handle, which would skip
       // bytes put back with unshift: give it a stream that starts with them.
+      // The session (created synchronously) remembers the peer's address,
+      // which its requests cannot read through the wrapped stream.
+      const onSession = (session: http2.ServerHttp2Session) => { (session as Http2SessionWithPeer)[PEER] = socket.remoteAddress ?? ""; };
+      h2.once("session", onSession);
       h2.emit("connection", replay(socket, seen));
+      h2.off("session", onSession);
     } else {
       socket.unshift(seen);
       h1.emit("connection", socket);

@@ -10,6 +10,12 @@ import { startProjectHarness, type ProjectHarness } from "../support/project-har
 import { openGatewayState } from "../../gateway/state/open.js";
 import type { GatewayState } from "../../gateway/state/port.js";
 import { describeWithServer } from "../support/integration.js";
+import { rejectionOf } from "../support/rejection.js";
+import { Code, createClient } from "@connectrpc/connect";
+import { createConnectTransport } from "@connectrpc/connect-node";
+import { AuthService } from "../../gen/mesh/auth/v1/auth_pb.js";
+import { ProjectService } from "../../gen/mesh/project/v1/project_pb.js";
+import { createGrpcTransport } from "../../lib/grpc/transport.js";
 
 interface Reply {
   status: number;
@@ -225,6 +231,25 @@ describe("gateway REST over real services", () => {
   it("shows each cluster's endpoints with their health on the admin /clusters", async () => {
     const clusters = (await send(gateway.adminPort, "GET", "/clusters")).body as { name: string; endpoints: { address: string; health?: string }[] }[] | { clusters: unknown };
     expect(JSON.stringify(clusters)).toContain(auth.address);
+  });
+
+  it("forwards native gRPC and Connect calls through the same authentication, and refuses internal methods", async () => {
+    const grpcTransport = createGrpcTransport({ address: `127.0.0.1:${port}` });
+    const connectTransport = createConnectTransport({ baseUrl: `http://127.0.0.1:${port}`, httpVersion: "1.1" });
+    try {
+      for (const transport of [grpcTransport, connectTransport]) {
+        const authClient = createClient(AuthService, transport);
+        const login = await authClient.login({ email, password });
+        expect(login.accessToken).toMatch(/^ey/);
+        const projects = createClient(ProjectService, transport);
+        const listed = await projects.listProjects({}, { headers: { authorization: `Bearer ${login.accessToken}` } });
+        expect(listed.projects.length).toBeGreaterThan(0);
+        expect((await rejectionOf(projects.listProjects({}))).code).toBe(Code.Unauthenticated);
+        expect((await rejectionOf(projects.verifyApiKey({ keyHash: "0".repeat(64) }))).code).toBe(Code.PermissionDenied);
+      }
+    } finally {
+      grpcTransport.close();
+    }
   });
 
   it("counts cache results and upstream errors in /stats", async () => {
