@@ -43,8 +43,9 @@ export async function watch<M>(opts: WatchOptions<M>): Promise<void> {
       broken = true;
     }
     await new Promise<void>((resolve) => {
-      const t = setTimeout(resolve, backoff);
-      opts.signal.addEventListener("abort", () => { clearTimeout(t); resolve(); }, { once: true });
+      const done = () => { clearTimeout(t); opts.signal.removeEventListener("abort", done); resolve(); }; // no listener left per retry
+      const t = setTimeout(done, backoff);
+      opts.signal.addEventListener("abort", done, { once: true });
     });
     backoff = Math.min(backoff * 2, max);
   }

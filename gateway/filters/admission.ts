@@ -55,6 +55,18 @@ export interface AdmissionDeps {
  */
 export function createAdmission(deps: AdmissionDeps) {
   return async function admit(req: AdmissionRequest): Promise<Admitted> {
+    try {
+      return await admitOrThrow(req);
+    } catch (err) {
+      // Failed credentials spend the client IP's anonymous budget, so guessing tokens or keys is rate-limited too.
+      if (deps.rateLimiter && ConnectError.from(err).code === Code.Unauthenticated) {
+        await deps.rateLimiter.admit({ tier: "anonymous", id: req.remoteAddress }, 1, req.responseHeaders);
+      }
+      throw err;
+    }
+  };
+
+  async function admitOrThrow(req: AdmissionRequest): Promise<Admitted> {
     const access = methodPolicy(req.method).access;
     if (access !== Access.PUBLIC && access !== Access.USER && access !== Access.API_KEY && access !== Access.USER_OR_API_KEY) {
       throw new ConnectError(`${req.method.parent.name}.${req.method.name} is not reachable from outside`, Code.PermissionDenied);
@@ -63,7 +75,7 @@ export function createAdmission(deps: AdmissionDeps) {
     const key = access === Access.USER ? undefined : req.headers.get(deps.apiKeyHeader) ?? undefined;
     let admitted: Admitted | undefined;
     if (key !== undefined && deps.apiKeys) {
-      const id = await deps.apiKeys.verify(key);
+      const id = lenient ? await deps.apiKeys.verify(key).catch(() => undefined) : await deps.apiKeys.verify(key);
       if (!id && !lenient) throw new ConnectError("invalid API key", Code.Unauthenticated);
       if (id) {
         req.upstreamHeaders.set(IDENTITY_HEADERS.userId, id.userId);
@@ -93,7 +105,7 @@ export function createAdmission(deps: AdmissionDeps) {
     await deps.rateLimiter?.admit(admitted.subject, methodPolicy(req.method).rateLimitCost || 1, req.responseHeaders,
       limit ? { limit, periodMs: 60_000 } : undefined);
     return admitted;
-  };
+  }
 }
 
 export type Admission = ReturnType<typeof createAdmission>;

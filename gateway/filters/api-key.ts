@@ -32,6 +32,9 @@ export interface ApiKeyVerifier {
   close(): void;
 }
 
+/** How long a revocation is remembered against verdicts that were asked for before it arrived. */
+const REVOKED_MEMORY_MS = 60_000;
+
 /** The cache key of a key's verdict: its SHA-256, never the key itself. */
 const verdictKey = (hash: string) => `apikey:${hash}`;
 
@@ -47,6 +50,8 @@ export function createApiKeyVerifier(opts: ApiKeyVerifierOptions): ApiKeyVerifie
   const now = opts.now ?? Date.now;
   const client = createClient(ProjectService, opts.transport);
   const stop = new AbortController();
+  /** Key hashes revoked recently, by when the event arrived (oldest first), so an answer in flight cannot re-cache them. */
+  const revokedAt = new Map<string, number>();
 
   async function cached(hash: string): Promise<ApiKeyIdentity | null | undefined> {
     try {
@@ -67,6 +72,7 @@ export function createApiKeyVerifier(opts: ApiKeyVerifierOptions): ApiKeyVerifie
       const hash = createHash("sha256").update(plaintext).digest("hex");
       const hit = await cached(hash);
       if (hit !== undefined) return hit ?? undefined;
+      const asked = now();
       let res;
       try {
         res = await client.verifyApiKey({ keyHash: hash }, { timeoutMs: 2_000 });
@@ -77,6 +83,8 @@ export function createApiKeyVerifier(opts: ApiKeyVerifierOptions): ApiKeyVerifie
         await remember(hash, null, opts.negativeTtlMs);
         return undefined;
       }
+      // A revocation announced while the answer was on its way wins: the answer predates it.
+      if ((revokedAt.get(hash) ?? -Infinity) >= asked) return undefined;
       const identity: ApiKeyIdentity = { keyId: res.key.id, projectId: res.key.projectId, userId: res.key.userId };
       const untilExpiry = res.key.expiresAt ? timestampDate(res.key.expiresAt).getTime() - now() : Infinity;
       await remember(hash, identity, Math.min(opts.positiveTtlMs, untilExpiry));
@@ -91,6 +99,8 @@ export function createApiKeyVerifier(opts: ApiKeyVerifierOptions): ApiKeyVerifie
         apply: async (m) => {
           const e = m.event;
           if (!e) return;
+          revokedAt.set(e.keyHash, now());
+          for (const [h, at] of revokedAt) if (now() - at > REVOKED_MEMORY_MS) revokedAt.delete(h); else break;
           await opts.state.verdictDelete([verdictKey(e.keyHash)]).catch((err: unknown) =>
             opts.logger.warn({ err, key_id: e.keyId }, "could not drop a revoked key's cached verdict; it expires by its TTL"));
         },

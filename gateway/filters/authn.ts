@@ -39,6 +39,9 @@ export function createAuthenticator(cfg: FilterConfig<"authn">,
     const set = createLocalJWKSet(jwks);
     keys = { set, at: now() };
     return set;
+  }, (err: unknown) => {
+    if (keys) keys = { set: keys.set, at: now() }; // a failed refetch, too, waits out the interval
+    throw err;
   }).finally(() => { fetching = undefined; }));
 
   async function verify(token: string, refetched = false): Promise<AccessTokenClaims> {

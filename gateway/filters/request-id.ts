@@ -9,6 +9,7 @@ const WELL_FORMED = /^[A-Za-z0-9][A-Za-z0-9._:-]{0,127}$/;
  * the reply and forwarded upstream.
  */
 export function requestIdOf(header: string | string[] | undefined): string {
-  const value = Array.isArray(header) ? header[0] : header;
+  // Several values are as ambiguous as Node's joined "a, b" form of them: neither is kept.
+  const value = Array.isArray(header) ? (header.length === 1 ? header[0] : undefined) : header;
   return value !== undefined && WELL_FORMED.test(value) ? value : randomUUID();
 }
