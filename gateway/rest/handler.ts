@@ -81,7 +81,8 @@ export function createRestHandler(deps: RestHandlerDeps) {
     info.route = match.binding.template.source;
     info.upstream = deps.clusters.get(match.binding.service.typeName)?.name;
     const controller = new AbortController();
-    res.once("close", () => controller.abort(new ConnectError("client went away", Code.Canceled)));
+    // "close" also follows every completed reply: only a reply cut short means the client went away.
+    res.once("close", () => { if (!res.writableFinished) controller.abort(new ConnectError("client went away", Code.Canceled)); });
     const ex: RestExchange = {
       requestId, canonical, match, responseHeaders, signal: controller.signal, grpcTimeout: headerValue(req.headers["grpc-timeout"]),
       upstreamHeaders: new Headers({ "x-request-id": requestId }),
@@ -238,13 +239,32 @@ function headerValue(v: string | string[] | undefined): string | undefined {
 
 /** The request's headers as Fetch Headers (HTTP/2 pseudo-headers left out). */
 export function headersOf(req: AnyRequest): Headers {
-  const h = new Headers();
-  for (const [k, v] of Object.entries(req.headers)) {
-    if (k.startsWith(":") || v === undefined) continue;
-    for (const one of Array.isArray(v) ? v : [v]) h.append(k, one);
+  const cached = views.get(req);
+  if (cached) return cached;
+  // A view over Node's header object: what the filters read costs no copy into a Fetch Headers
+  // (the copy, with its WebIDL checks, cost more than the filters); a write copies once.
+  let raw: Record<string, string | string[] | undefined> = req.headers;
+  let copied = false;
+  const own = () => { if (!copied) { raw = { ...raw }; copied = true; } return raw; };
+  const get = (name: string): string | null => {
+    const v = raw[name.toLowerCase()];
+    return v === undefined ? null : Array.isArray(v) ? v.join(", ") : v;
+  };
+  function* entries(): Generator<[string, string]> {
+    for (const [k, v] of Object.entries(raw)) if (!k.startsWith(":") && v !== undefined) yield [k, Array.isArray(v) ? v.join(", ") : v];
   }
-  return h;
+  const view = {
+    get, has: (name: string) => get(name) !== null, entries, [Symbol.iterator]: entries,
+    set: (name: string, value: string) => { own()[name.toLowerCase()] = value; },
+    append: (name: string, value: string) => { const v = get(name); own()[name.toLowerCase()] = v === null ? value : `${v}, ${value}`; },
+    delete: (name: string) => { delete own()[name.toLowerCase()]; },
+    forEach(cb: (value: string, key: string, parent: Headers) => void) { for (const [k, v] of entries()) cb(v, k, view as unknown as Headers); },
+  };
+  views.set(req, view as unknown as Headers);
+  return view as unknown as Headers;
 }
+
+const views = new WeakMap<AnyRequest, Headers>();
 
 function writeHead(res: AnyResponse, status: number, headers: Headers): void {
   (res as { writeHead(status: number, headers: Record<string, string>): void }).writeHead(status, Object.fromEntries(headers));

@@ -90,6 +90,14 @@ describe("listener", () => {
     expect(out).toMatch(/^HTTP\/1\.1 400/);
   });
 
+  it("drops a client that never finishes its headers (slowloris) after the header timeout", async () => {
+    listener = createListener((_req, res) => res.end("ok"), { headersTimeoutMs: 300 });
+    const port = await listener.listen(0, "127.0.0.1");
+    const started = Date.now();
+    const out = await raw(port, "GET / HTTP/1.1\r\nHost: x\r\nX-Slow: ");
+    expect([out.split("\r\n")[0], Date.now() - started < 1_900]).toEqual(["HTTP/1.1 408 Request Timeout", true]);
+  });
+
   it("closes idle keep-alive connections on close and stops accepting", async () => {
     const port = await start();
     const agent = new http.Agent({ keepAlive: true });

@@ -45,11 +45,17 @@ const H2_PREFACE = Buffer.from("PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n");
  */
 export function createListener(handler: RequestHandler, opts: ListenerOptions = {}): Listener {
   const idleTimeout = opts.idleTimeoutMs ?? 60_000;
-  const h1 = http.createServer({ requestTimeout: 0, headersTimeout: opts.headersTimeoutMs ?? 10_000, insecureHTTPParser: false }, handler);
+  const h1 = http.createServer({
+    requestTimeout: 0, headersTimeout: opts.headersTimeoutMs ?? 10_000, insecureHTTPParser: false, connectionsCheckingInterval: 1_000,
+  }, handler);
   h1.keepAliveTimeout = idleTimeout;
+  // This server never listens itself (sockets are handed to it), but Node starts its header and
+  // request timeout checks, and closeIdleConnections' bookkeeping, on "listening".
+  h1.emit("listening");
   h1.on("clientError", (err: Error & { code?: string }, socket: Socket) => {
     opts.onClientError?.(err);
-    if (socket.writable) socket.end("HTTP/1.1 400 Bad Request\r\nConnection: close\r\nContent-Length: 0\r\n\r\n");
+    const status = err.code === "ERR_HTTP_REQUEST_TIMEOUT" ? "408 Request Timeout" : "400 Bad Request";
+    if (socket.writable) socket.end(`HTTP/1.1 ${status}\r\nConnection: close\r\nContent-Length: 0\r\n\r\n`);
     socket.destroy();
   });
   const h2 = http2.createServer({ settings: { enableConnectProtocol: false } }, handler);
