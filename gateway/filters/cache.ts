@@ -68,7 +68,7 @@ export function createResponseCache(opts: ResponseCacheOptions): ResponseCache {
     async get(key) {
       try {
         const hit = await opts.state.cacheGet(key);
-        return hit ? (JSON.parse(hit.value.toString("utf8")) as CachedReply) : undefined;
+        return hit ? unpack(hit.value) : undefined;
       } catch (err) {
         opts.logger.debug({ err }, "cache read failed; answering from upstream");
         return undefined;
@@ -76,8 +76,8 @@ export function createResponseCache(opts: ResponseCacheOptions): ResponseCache {
     },
     async put(key, reply, ttlMs, tag) {
       if (reply.status < 200 || reply.status >= 300 || ttlMs <= 0) return;
-      const value = Buffer.from(JSON.stringify(reply));
-      if (value.length > opts.maxEntryBytes) return;
+      if (Buffer.byteLength(reply.body) > opts.maxEntryBytes) return; // the reply body's size, as clients see it
+      const value = pack(reply);
       await opts.state.cacheSet(key, value, Math.ceil(ttlMs), [tag]).catch((err: unknown) => opts.logger.debug({ err }, "cache write failed"));
     },
     async invalidate(tag) {
@@ -91,4 +91,15 @@ export function createResponseCache(opts: ResponseCacheOptions): ResponseCache {
       return { reply: await p, leader: true };
     },
   };
+}
+
+/** A stored reply: its status, a newline, its body (no JSON wrapping to parse on every HIT). */
+function pack(reply: CachedReply): Buffer {
+  return Buffer.from(`${reply.status}\n${reply.body}`);
+}
+
+function unpack(value: Buffer): CachedReply | undefined {
+  const nl = value.indexOf(10);
+  const status = Number(value.subarray(0, nl).toString("latin1"));
+  return nl > 0 && Number.isInteger(status) ? { status, body: value.subarray(nl + 1).toString("utf8") } : undefined;
 }

@@ -40,6 +40,8 @@ export class RouteConflictError extends Error {
 interface Route {
   readonly binding: HttpBinding;
   readonly template: PathTemplate;
+  /** The number of path segments the template matches, when fixed (no `**`): a cheap first test. */
+  readonly segments: number | undefined;
 }
 
 /**
@@ -59,7 +61,8 @@ export function createRouter(bindings: readonly HttpBinding[]): Router {
     if (other !== undefined) conflicts.push(`${describe(other)} and ${describe(binding)} are both ${key}`);
     seen.set(key, binding);
     const routes = byVerb.get(binding.verb) ?? [];
-    routes.push({ binding, template });
+    const deep = template.segments.some((x) => x.kind === "deep_wildcard");
+    routes.push({ binding, template, segments: deep ? undefined : template.segments.length });
     byVerb.set(binding.verb, routes);
   }
   if (conflicts.length > 0) throw new RouteConflictError(conflicts);
@@ -68,6 +71,7 @@ export function createRouter(bindings: readonly HttpBinding[]): Router {
 
   const first = (routes: readonly Route[] | undefined, path: CanonicalPath): RouteMatch | undefined => {
     for (const route of routes ?? []) {
+      if (route.segments !== undefined && route.segments !== path.segments.length) continue;
       const vars = matchCanonical(route.template, path);
       if (vars !== undefined) return { kind: "match", binding: route.binding, vars };
     }
