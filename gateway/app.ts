@@ -1,4 +1,5 @@
 import { durationMs } from "@bufbuild/protobuf/wkt";
+import { Code, ConnectError } from "@connectrpc/connect";
 import type { JSONWebKeySet } from "jose";
 import type { Logger } from "pino";
 import { AnalyticsService } from "../gen/mesh/analytics/v1/analytics_pb.js";
@@ -60,6 +61,7 @@ export interface RunningGateway {
 export async function startGateway(cfg: ResolvedGatewayConfig, logger: Logger, overrides: GatewayOverrides = {}): Promise<RunningGateway> {
   const startedAt = Date.now();
   let ready = false;
+  const stopping = new AbortController();
   const bindings = bindingsOf(GATEWAY_SERVICES);
   const clusters = new Map<string, Cluster>();
   const timeouts = new Map<string, number>();
@@ -133,6 +135,7 @@ export async function startGateway(cfg: ResolvedGatewayConfig, logger: Logger, o
     logger,
     admit: admission,
     apiKeyHeader: apiKeyCfg?.headerName ?? "x-api-key",
+    shutdown: stopping.signal,
     cache: cacheCfg ? createResponseCache({ state, logger, maxEntryBytes: cacheCfg.maxEntryBytes, defaultTtlMs: durationMs(cacheCfg.defaultTtl) }) : undefined,
   });
   const requestIdHeader = findFilter(cfg, "requestId")?.headerName ?? "x-request-id";
@@ -239,6 +242,7 @@ export async function startGateway(cfg: ResolvedGatewayConfig, logger: Logger, o
     clusters: byName,
     async stop() {
       ready = false;
+      stopping.abort(new ConnectError("the gateway is shutting down; reconnect", Code.Unavailable));
       await listener.close(durationMs(cfg.listener.drainTimeout));
       await admin.close();
       health.close();

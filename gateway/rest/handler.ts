@@ -29,6 +29,8 @@ export interface RestHandlerDeps {
   readonly cache?: ResponseCache | undefined;
   /** Header carrying API keys (lower case). */
   readonly apiKeyHeader: string;
+  /** Aborted when the gateway stops: open streams then end with UNAVAILABLE so clients reconnect elsewhere. */
+  readonly shutdown?: AbortSignal;
 }
 
 /** What the REST handler learnt about one request, for metrics and the access log. */
@@ -149,7 +151,8 @@ async function callUpstream(deps: RestHandlerDeps, req: AnyRequest, res: AnyResp
   const cluster = deps.clusters.get(binding.service.typeName);
   if (!cluster) throw new ConnectError(`no cluster serves ${binding.service.typeName}`, Code.Unavailable);
   if (method.methodKind !== "server_streaming") throw new ConnectError(`${method.name} is not reachable over REST`, Code.Unimplemented);
-  const opened = cluster.transport.stream(method as DescMethodStreaming, ex.signal, undefined, ex.upstreamHeaders, oneMessage(input));
+  const signal = deps.shutdown ? AbortSignal.any([ex.signal, deps.shutdown]) : ex.signal;
+  const opened = cluster.transport.stream(method as DescMethodStreaming, signal, undefined, ex.upstreamHeaders, oneMessage(input));
   opened.catch(() => undefined);
   // A stream that fails at once (bad input, no access) answers with its proper status; one that is
   // still quiet after STREAM_OPEN_WAIT_MS gets its 200 head now, so clients (EventSource) see it open.
@@ -167,8 +170,9 @@ async function callUpstream(deps: RestHandlerDeps, req: AnyRequest, res: AnyResp
   ex.responseHeaders.set("cache-control", "no-cache");
   writeHead(res, 200, ex.responseHeaders);
   (res as { flushHeaders?: () => void }).flushHeaders?.();
+  // A stream ended by the gateway's shutdown tells its client to reconnect (UNAVAILABLE), not that it was cancelled.
   await writeStream(res, format, render(messages, (m) => renderResponse(binding, m)),
-    (err) => errorEnvelope(err, ex.requestId));
+    (err) => errorEnvelope(deps.shutdown?.aborted ? deps.shutdown.reason : err, ex.requestId));
   return 200;
 }
 

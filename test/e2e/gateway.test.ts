@@ -339,6 +339,22 @@ filters:
     }
   });
 
+  it("ends an open SSE stream with an UNAVAILABLE error event when the gateway stops, so the client reconnects elsewhere", async () => {
+    const own = await gatewayWith(yaml);
+    const user = await signedInUser(own.port);
+    const projectId = ((await send(own.port, "POST", "/api/v1/projects", { body: { name: "drain" }, headers: user })).body as { id: string }).id;
+    const key = ((await send(own.port, "POST", `/api/v1/projects/${projectId}/keys`, { body: { name: "d" }, headers: user })).body as { key: string }).key;
+    const body = await new Promise<AsyncIterable<Buffer>>((resolve, reject) => {
+      http.get({ host: "127.0.0.1", port: own.port, path: "/api/v1/logs:tail", headers: { "x-api-key": key, accept: "text/event-stream" } },
+        (res) => resolve(res)).on("error", reject);
+    });
+    const stopped = own.stop();
+    let text = "";
+    for await (const chunk of body) text += chunk.toString();
+    await stopped;
+    expect(text).toMatch(/^event: error\ndata: .*"error":"UNAVAILABLE"/m);
+  });
+
   it("refuses a revoked key within a second although its verdict was cached", async () => {
     const user = await signedInUser(port);
     const projectId = ((await send(port, "POST", "/api/v1/projects", { body: { name: "revoke" }, headers: user })).body as { id: string }).id;
