@@ -2,10 +2,13 @@
  * `npm run bench`: the gateway against a bare Node.js reverse proxy in front
  * of the same upstream (bench/README.md, "Gateway"). Starts the upstream
  * (gRPC doubles + a plain HTTP JSON server) and each contender in processes
- * of their own, drives them with autocannon from this process, and prints a
- * markdown table and the verdicts on the issue's targets.
+ * of their own: the bare node:http2 proxy in front of the gRPC upstream,
+ * driven by h2load with the GetProject call (the targets' baseline); the bare
+ * node:http proxy in front of the HTTP server (context) and the gateway, both
+ * driven by autocannon from this process. Prints a markdown table and the
+ * verdicts on the issue's targets.
  *
- *   node_modules/.bin/tsx bench/gateway.ts [--cases bare,a-embedded,…] [--connections 64]
+ *   node_modules/.bin/tsx bench/gateway.ts [--cases bare-grpc,bare-http,a-embedded,…] [--connections 64]
  *     [--duration 15] [--warmup 3] [--redis URL|none] [--max-others 15] [--attempts 3]
  *     [--profile DIR] [--json FILE]
  */
@@ -18,8 +21,9 @@ import { parseArgs } from "node:util";
 import { CASES, runCase, type CaseResult, type RunContext } from "./gateway/cases.js";
 import { startChild } from "./gateway/child.js";
 import { makeCredentials } from "./gateway/fixture.js";
+import { h2loadVersion } from "./gateway/h2load.js";
 import { openBenchRedis } from "./gateway/redis.js";
-import { progressLine, TABLE_HEAD, tableRow, verdicts } from "./gateway/report.js";
+import { httpBaselineRatios, progressLine, TABLE_HEAD, tableRow, verdicts } from "./gateway/report.js";
 import type { UpstreamInfo } from "./gateway/upstream.js";
 
 const { values: opt } = parseArgs({
@@ -47,12 +51,16 @@ if (profileDir) mkdirSync(profileDir, { recursive: true });
 const redis = wanted.some((id) => id.includes("redis")) ? await openBenchRedis(opt.redis) : undefined;
 const cases = CASES.filter((c) => wanted.includes(c.id) && (c.state !== "redis" || redis));
 if (cases.length < wanted.length) console.log("Redis: none (no --redis, REDIS_URL, TEST_REDIS_URL nor redis-server): the Redis cases are skipped.");
+const h2load = cases.some((c) => c.contender === "bare-grpc") ? await h2loadVersion() : undefined;
+if (cases.some((c) => c.contender === "bare-grpc") && !h2load) {
+  throw new Error("the bare-grpc case needs h2load (Debian: apt-get install -y nghttp2-client); or leave it out: --cases bare-http,a-embedded,…");
+}
 
 const git = (...args: string[]) => execFileSync("git", args, { encoding: "utf8" }).trim();
 const dirty = git("status", "--porcelain", "--", "gateway", "lib").split("\n").filter(Boolean).length;
 console.log(`Gateway benchmark, ${new Date().toISOString()}, code at ${git("rev-parse", "--short", "HEAD")}${dirty ? ` + ${dirty} uncommitted files under gateway/ and lib/` : ""}`);
 console.log(`Machine: ${cpus().length} × ${cpus()[0]?.model ?? "?"}, ${(totalmem() / 2 ** 30).toFixed(1)} GiB, Node ${process.version}`);
-console.log(`Load: autocannon, ${opt.connections} connections, ${opt.warmup} s warm-up + ${opt.duration} s measured per case; repeated (at most ${attempts} attempts) while others' CPU > ${maxOthers} % of a core.`);
+console.log(`Load: ${opt.connections} connections, one request in flight on each (h2load${h2load ? ` ${h2load.replace(/^h2load\s*/, "")}` : ""} for the bare gRPC proxy, autocannon for the rest), ${opt.warmup} s warm-up + ${opt.duration} s measured per case; repeated (at most ${attempts} attempts) while others' CPU > ${maxOthers} % of a core.`);
 if (redis) console.log(`Redis ${redis.version}: ${redis.origin}${redis.pid ? ` (pid ${redis.pid})` : " (its CPU is not attributed)"}`);
 
 const credentials = await makeCredentials(cases.some((c) => c.freshTokens) ? 20_000 : 1);
@@ -89,7 +97,11 @@ console.log(`\n${TABLE_HEAD.join("\n")}`);
 for (const r of results) console.log(tableRow(r));
 console.log("\nCPU in % of one core (the machine has 200 %), and in µs per answered request; ELU = the contender's event-loop utilization.");
 const judged = verdicts(results);
-if (judged.length > 0) console.log("\nTargets at 64 connections, against the bare proxy:");
+if (judged.length > 0) console.log("\nTargets at 64 connections, against the bare proxy in front of the same gRPC upstream:");
+else if (results.some((r) => r.spec.target)) console.log("\nNo verdicts: the targets' baseline (bare-grpc) was not run.");
 for (const v of judged) console.log(`- ${v.label}: ${v.text}`);
+const context = httpBaselineRatios(results);
+if (context.length > 0) console.log("\nContext only (not the targets), against the bare HTTP proxy in front of the trivial HTTP upstream:");
+for (const line of context) console.log(`- ${line}`);
 if (opt.json) writeFileSync(opt.json, JSON.stringify(all.map((r) => ({ ...r, cpu: { ...r.cpu, processes: Object.fromEntries(r.cpu.processes) } })), null, 2));
 if (profileDir) console.log(`\nCPU profiles of the gateway processes: ${join(profileDir, "*.cpuprofile")} (node_modules/.bin/tsx bench/profile-top.ts FILE)`);

@@ -3,6 +3,7 @@
  * processes, and what the rest of the machine used meanwhile ("others' CPU":
  * other engineers' test runs on this shared 2-core machine).
  */
+import { execFileSync } from "node:child_process";
 import { readFileSync } from "node:fs";
 import { availableParallelism } from "node:os";
 import { processCpuMs } from "../support.js";
@@ -16,16 +17,31 @@ function machineTimes(): MachineTimes {
   return { user: user + nice, system: system + irq, idle: idle + iowait, softirq, steal, total: user + nice + system + idle + iowait + irq + softirq + steal };
 }
 
+let clockTicks: number | undefined;
+const ticksPerSecond = () => (clockTicks ??= Number(execFileSync("getconf", ["CLK_TCK"], { encoding: "utf8" }).trim()) || 100);
+
+/**
+ * CPU time (ms) of this process and of its children it has reaped (cutime +
+ * cstime): the load generator, which is this process (autocannon) or h2load,
+ * run as a child and reaped before the window's end.
+ */
+function selfAndReapedChildrenCpuMs(): number {
+  const stat = readFileSync("/proc/self/stat", "utf8");
+  const f = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
+  // After "pid (comm) ": utime 11, stime 12, cutime 13, cstime 14.
+  return ((Number(f[11]) + Number(f[12]) + Number(f[13]) + Number(f[14])) * 1000) / ticksPerSecond();
+}
+
 export interface CpuSnapshot {
   readonly at: number;
   readonly processes: ReadonlyMap<string, number | undefined>;
   readonly machine: MachineTimes;
 }
 
-/** CPU time so far of the named processes (ms) and of the machine. */
+/** CPU time so far of the named processes (ms; this process with its reaped children) and of the machine. */
 export function cpuSnapshot(pids: ReadonlyMap<string, number>): CpuSnapshot {
   const processes = new Map<string, number | undefined>();
-  for (const [name, pid] of pids) processes.set(name, processCpuMs(pid));
+  for (const [name, pid] of pids) processes.set(name, pid === process.pid ? selfAndReapedChildrenCpuMs() : processCpuMs(pid));
   return { at: performance.now(), processes, machine: machineTimes() };
 }
 

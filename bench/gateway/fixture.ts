@@ -1,13 +1,16 @@
 /**
- * What both contenders of the gateway benchmark serve: one project (as the
- * ProjectService double's GetProject answers it and as the plain HTTP
- * upstream renders it), the access tokens the gateway verifies, and the
- * gateway's configuration for a case.
+ * What every contender of the gateway benchmark serves: one project (as the
+ * ProjectService double's GetProject answers it — as JSON through the
+ * gateway, as the raw gRPC call and answer through the bare gRPC proxy — and
+ * as the plain HTTP upstream renders it), the access tokens the gateway
+ * verifies, and the gateway's configuration for a case.
  */
-import { create, toJson } from "@bufbuild/protobuf";
+import { create, toBinary, toJson, type DescMessage, type MessageInitShape } from "@bufbuild/protobuf";
 import { timestampFromMs } from "@bufbuild/protobuf/wkt";
 import type { JWK } from "jose";
-import { ProjectSchema, type Project } from "../../gen/mesh/project/v1/project_pb.js";
+import {
+  GetProjectRequestSchema, GetProjectResponseSchema, ProjectSchema, type Project,
+} from "../../gen/mesh/project/v1/project_pb.js";
 import { generateSigningKey, keyringFromConfig } from "../../services/auth/domain/keyring.js";
 import { issueAccessToken } from "../../services/auth/domain/tokens.js";
 
@@ -38,6 +41,23 @@ export function projectJson(id: string): Record<string, string> {
 /** The body both contenders must answer, byte for byte (the gateway's rendering of the message). */
 export const EXPECTED_BODY = JSON.stringify(toJson(ProjectSchema, projectMessage(PROJECT_ID), { alwaysEmitImplicit: true }));
 if (EXPECTED_BODY !== JSON.stringify(projectJson(PROJECT_ID))) throw new Error("the HTTP upstream's JSON differs from the gateway's rendering");
+
+/** The gRPC method the gateway's (a) calls on the upstream, and the bare gRPC proxy's clients call through it. */
+export const GET_PROJECT_PATH = "/mesh.project.v1.ProjectService/GetProject";
+
+/** One gRPC length-prefixed message: flag 0 (not compressed), 4-byte big-endian length, the protobuf bytes. */
+function grpcFrame<D extends DescMessage>(schema: D, init: MessageInitShape<D>): Buffer {
+  const bytes = toBinary(schema, create(schema, init));
+  const frame = Buffer.alloc(5 + bytes.length);
+  frame.writeUInt32BE(bytes.length, 1);
+  frame.set(bytes, 5);
+  return frame;
+}
+
+/** The GetProject request body the bare gRPC proxy's clients send (`{ id: PROJECT_ID }`), pre-encoded. */
+export const GET_PROJECT_REQUEST_FRAME = grpcFrame(GetProjectRequestSchema, { id: PROJECT_ID });
+/** The answer's body, byte for byte: the upstream serializes the double's message with the same `toBinary`. */
+export const GET_PROJECT_RESPONSE_FRAME = grpcFrame(GetProjectResponseSchema, { project: projectMessage(PROJECT_ID) });
 
 /** The auth service's defaults (services/auth/config.ts), which the gateway's authn filter expects by default. */
 const TOKEN_SETTINGS = { issuer: "mesh-auth", audience: "mesh", ttlSeconds: 3600 };

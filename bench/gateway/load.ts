@@ -21,14 +21,18 @@ export interface LoadSpec {
 }
 
 export interface LoadResult {
+  /** What made the load: autocannon (HTTP/1.1, this file) or h2load (h2c, gRPC; h2load.ts). */
+  readonly generator: "autocannon" | "h2load";
   readonly durationSec: number;
-  /** Answers with status 2xx and the expected body. */
+  /** Answers with status 2xx and the expected body (h2load: with status 200; their bodies are checked by sample). */
   readonly ok: number;
   readonly non2xx: number;
   /** Connection errors and timeouts. */
   readonly errors: number;
-  /** 2xx answers whose body differed from the expected one. */
+  /** 2xx answers whose body differed from the expected one (h2load: failed samples, and an inconsistent DATA total). */
   readonly mismatches: number;
+  /** Answers whose body was compared byte for byte: every 2xx answer here, a sample with h2load. */
+  readonly checkedBodies: number;
   /** `ok` per second. */
   readonly rps: number;
   /** Latency of every answer, ms. */
@@ -38,6 +42,8 @@ export interface LoadResult {
   readonly statuses: Readonly<Record<string, number>>;
   /** The generator's own event-loop utilization over the run (near 1: it may be the bottleneck). */
   readonly generatorEventLoopUtilization: number;
+  /** What else the check found (h2load: its DATA total). */
+  readonly note?: string;
 }
 
 /** Runs one closed-loop load for `durationSec` and checks every answer. */
@@ -71,11 +77,13 @@ export function runLoad(spec: LoadSpec): Promise<LoadResult> {
       const sorted = latencies.sort((a, b) => a - b);
       const ok = result["2xx"] - mismatches;
       resolve({
+        generator: "autocannon",
         durationSec: result.duration,
         ok,
         non2xx: result.non2xx,
         errors: result.errors,
         mismatches,
+        checkedBodies: result["2xx"],
         rps: ok / result.duration,
         latency: {
           p50: quantile(sorted, 0.5), p90: quantile(sorted, 0.9), p99: quantile(sorted, 0.99), p999: quantile(sorted, 0.999),

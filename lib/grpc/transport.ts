@@ -74,6 +74,22 @@ export function createGrpcTransport(opts: GrpcTransportOptions): GrpcTransport {
   };
 }
 
+/**
+ * Runs `f` with V8's stack capture off. grpc-js records `new Error().stack`
+ * on every call to decorate a failed call's error with its caller; this
+ * transport maps errors from the status instead, and the capture cost ~4 %
+ * of the gateway's CPU per request (bench/README.md, Gateway).
+ */
+function withoutStackCapture<T>(f: () => T): T {
+  const limit = Error.stackTraceLimit;
+  Error.stackTraceLimit = 0;
+  try {
+    return f();
+  } finally {
+    Error.stackTraceLimit = limit;
+  }
+}
+
 function pathOf(method: DescMethod): string {
   return `/${method.parent.typeName}/${method.name}`;
 }
@@ -83,10 +99,10 @@ function callUnary(client: grpc.Client, req: UnaryRequest, deadline: number): Pr
     if (req.signal.aborted) return reject(ConnectError.from(req.signal.reason, Code.Canceled));
     let header = new Headers();
     let value: unknown;
-    const call = client.makeUnaryRequest(
+    const call = withoutStackCapture(() => client.makeUnaryRequest(
       pathOf(req.method), serializer(req.method.input), deserializer(req.method.output), req.message,
       metadataFromHeaders(req.header), { deadline }, (_err, v) => { value = v; },
-    );
+    ));
     const onAbort = () => call.cancel();
     req.signal.addEventListener("abort", onAbort, { once: true });
     call.on("metadata", (md: grpc.Metadata) => { header = headersFromMetadata(md); });

@@ -1,8 +1,11 @@
 /**
- * The reference contender of the gateway benchmark, in a process of its own:
- * a bare Node.js reverse proxy. A node:http server pipes each request to the
- * HTTP upstream over a keep-alive agent and pipes the answer back — no
- * authentication, no rate limit, no cache, no transcoding, no logging.
+ * The context baseline of the gateway benchmark, in a process of its own: a
+ * bare Node.js HTTP reverse proxy in front of the trivial HTTP upstream (the
+ * same project as JSON, none of the gRPC upstream's cost). A node:http server
+ * pipes each request to the HTTP upstream over a keep-alive agent and pipes
+ * the answer back — no authentication, no rate limit, no cache, no
+ * transcoding, no logging. The targets are judged against the bare gRPC proxy
+ * (bare-grpc-proxy.ts), which is in front of the gateway's own upstream.
  */
 import http, { type IncomingHttpHeaders } from "node:http";
 import type { AddressInfo } from "node:net";
