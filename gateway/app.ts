@@ -193,6 +193,8 @@ export async function startGateway(cfg: ResolvedGatewayConfig, logger: Logger, o
       const cacheResult = responseHeaders.get("x-cache")?.toLowerCase();
       if (cacheResult === "hit" || cacheResult === "miss" || cacheResult === "bypass") metrics.cache.inc({ result: cacheResult });
       if (info.upstream && res.statusCode >= 500) metrics.upstreamErrors.inc({ cluster: info.upstream, code: (info.errorCode ?? "internal").toLowerCase() });
+      const logged = logger.isLevelEnabled("info");
+      if (!logged && !shipper) return;
       const entry = {
         requestId, timestamp: timestampFromMs(startedAt), method: req.method ?? "", path: (req.url ?? "").split("?")[0]!,
         route: info.route ?? "", statusCode: res.statusCode, latency, ip: remoteAddressOf(req),
@@ -202,7 +204,7 @@ export async function startGateway(cfg: ResolvedGatewayConfig, logger: Logger, o
         bytesIn: Number(req.headers["content-length"] ?? 0) || 0, bytesOut: Number(responseHeaders.get("content-length") ?? 0) || 0,
         errorCode: info.errorCode ?? "",
       };
-      logger.info(accessLogLine(entry), "request");
+      if (logged) logger.info(accessLogLine(entry), "request");
       shipper?.record(entry);
     });
     if (native.handle(req, res, { requestId, responseHeaders, info })) {

@@ -42,6 +42,8 @@ interface Route {
   readonly template: PathTemplate;
   /** The number of path segments the template matches, when fixed (no `**`): a cheap first test. */
   readonly segments: number | undefined;
+  /** Literal segments by position (decoded, as in a CanonicalPath), before any `**` and the custom verb's segment: a second cheap test. */
+  readonly literals: readonly (readonly [number, string])[];
 }
 
 /**
@@ -61,8 +63,10 @@ export function createRouter(bindings: readonly HttpBinding[]): Router {
     if (other !== undefined) conflicts.push(`${describe(other)} and ${describe(binding)} are both ${key}`);
     seen.set(key, binding);
     const routes = byVerb.get(binding.verb) ?? [];
-    const deep = template.segments.some((x) => x.kind === "deep_wildcard");
-    routes.push({ binding, template, segments: deep ? undefined : template.segments.length });
+    const deepAt = template.segments.findIndex((x) => x.kind === "deep_wildcard");
+    const checkable = deepAt >= 0 ? deepAt : template.verb === undefined ? template.segments.length : template.segments.length - 1;
+    const literals = template.segments.slice(0, checkable).flatMap((x, i) => (x.kind === "literal" ? [[i, decodeURIComponent(x.value)] as const] : []));
+    routes.push({ binding, template, segments: deepAt >= 0 ? undefined : template.segments.length, literals });
     byVerb.set(binding.verb, routes);
   }
   if (conflicts.length > 0) throw new RouteConflictError(conflicts);
@@ -72,6 +76,7 @@ export function createRouter(bindings: readonly HttpBinding[]): Router {
   const first = (routes: readonly Route[] | undefined, path: CanonicalPath): RouteMatch | undefined => {
     for (const route of routes ?? []) {
       if (route.segments !== undefined && route.segments !== path.segments.length) continue;
+      if (!route.literals.every(([i, value]) => path.segments[i] === value)) continue;
       const vars = matchCanonical(route.template, path);
       if (vars !== undefined) return { kind: "match", binding: route.binding, vars };
     }
