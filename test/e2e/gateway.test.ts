@@ -262,7 +262,19 @@ describe("gateway REST over real services", () => {
   });
 });
 
-describe("gateway filters: API keys, rate limits, response cache", () => {
+/** The filters suite on one kind of gateway state: `openState` gives each gateway of the suite its own state (undefined: embedded). */
+function filtersSuite(stateName: string, openState: () => Promise<GatewayState | undefined>) {
+describe(`gateway filters: API keys, rate limits, response cache (${stateName} state)`, () => {
+  const states: GatewayState[] = [];
+  /** A gateway of this suite, on state of the suite's kind. */
+  const gatewayOf = async (yamlText: string) => {
+    const state = await openState();
+    if (state) states.push(state);
+    return gatewayWith(yamlText, state);
+  };
+  afterAll(async () => {
+    await Promise.all(states.map((st) => st.close()));
+  });
   let gateway: RunningGateway;
   let port: number;
   const yaml = `
@@ -280,7 +292,7 @@ filters:
   - router: {}
 `;
   beforeAll(async () => {
-    gateway = await gatewayWith(yaml);
+    gateway = await gatewayOf(yaml);
     port = gateway.port;
   }, 60_000);
   afterAll(async () => {
@@ -340,7 +352,7 @@ filters:
   });
 
   it("ends an open SSE stream with an UNAVAILABLE error event when the gateway stops, so the client reconnects elsewhere", async () => {
-    const own = await gatewayWith(yaml);
+    const own = await gatewayOf(yaml);
     const user = await signedInUser(own.port);
     const projectId = ((await send(own.port, "POST", "/api/v1/projects", { body: { name: "drain" }, headers: user })).body as { id: string }).id;
     const key = ((await send(own.port, "POST", `/api/v1/projects/${projectId}/keys`, { body: { name: "d" }, headers: user })).body as { key: string }).key;
@@ -406,7 +418,7 @@ filters:
   });
 
   it("limits anonymous clients by IP with X-RateLimit headers and answers 429 with Retry-After", async () => {
-    const strict = await gatewayWith(yaml.replace("anonymous: { limit: 1000 }", "anonymous: { limit: 3, period: 60s }"));
+    const strict = await gatewayOf(yaml.replace("anonymous: { limit: 1000 }", "anonymous: { limit: 3, period: 60s }"));
     try {
       const replies = [];
       for (let i = 0; i < 4; i++) replies.push(await send(strict.port, "GET", "/.well-known/jwks.json"));
@@ -438,6 +450,13 @@ filters:
     const bypass = await send(port, "GET", `/api/v1/projects/${id}`, { headers: { ...alice, "cache-control": "no-cache" } });
     expect(bypass.headers["x-cache"]).toBe("BYPASS");
   });
+});
+}
+
+filtersSuite("embedded", async () => undefined);
+describeWithServer("TEST_REDIS_URL", "gateway filters on Redis", (url) => {
+  // A key prefix per gateway: suites and runs never see each other's buckets, verdicts or cache entries.
+  filtersSuite("Redis", () => openGatewayState({ url, keyPrefix: `mesh:test:${randomUUID()}:` }));
 });
 
 describeWithServer("TEST_REDIS_URL", "gateway rate limits shared through Redis", (url) => {
