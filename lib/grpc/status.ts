@@ -35,15 +35,22 @@ export function grpcStatusFromError(err: ConnectError): Partial<StatusObject> {
  * (readable with `err.findDetails(Schema)`).
  */
 export function errorFromGrpcStatus(status: Pick<StatusObject, "code" | "details" | "metadata">): ConnectError {
-  const n: number = status.code;
-  const code: Code = n >= 1 && n <= 16 ? n : Code.Unknown;
-  const headers = headersFromMetadata(status.metadata);
-  const err = new ConnectError(status.details, code, headers);
-  err.isWireError = true;
   const raw = status.metadata.get(STATUS_DETAILS_KEY)[0];
-  if (raw instanceof Buffer) {
+  return errorFromWire(status.code, status.details, headersFromMetadata(status.metadata), raw instanceof Buffer ? raw : undefined);
+}
+
+/**
+ * A gRPC status read off the wire as a ConnectError: `code` (unknown numbers
+ * become UNKNOWN), the decoded `grpc-message`, the trailers as metadata and
+ * the typed details of a serialized `google.rpc.Status` (`grpc-status-details-bin`).
+ */
+export function errorFromWire(n: number, message: string, metadata: Headers, statusDetails: Uint8Array | undefined): ConnectError {
+  const code: Code = n >= 1 && n <= 16 ? n : Code.Unknown;
+  const err = new ConnectError(message, code, metadata);
+  err.isWireError = true;
+  if (statusDetails) {
     try {
-      const decoded = fromBinary(StatusSchema, raw);
+      const decoded = fromBinary(StatusSchema, statusDetails);
       for (const any of decoded.details) {
         err.details.push({ type: any.typeUrl.slice(any.typeUrl.lastIndexOf("/") + 1), value: any.value });
       }
@@ -71,7 +78,7 @@ export function metadataFromHeaders(headers: HeadersInit | undefined): Metadata 
   const metadata = new Metadata();
   if (headers === undefined) return metadata;
   new Headers(headers).forEach((value, key) => {
-    if (reservedHeaders.has(key)) return;
+    if (RESERVED_HEADERS.has(key)) return;
     if (key.endsWith("-bin")) {
       for (const part of value.split(",")) metadata.add(key, Buffer.from(part.trim(), "base64"));
     } else {
@@ -81,8 +88,8 @@ export function metadataFromHeaders(headers: HeadersInit | undefined): Metadata 
   return metadata;
 }
 
-// Headers owned by the HTTP/2 and gRPC framing; grpc-js sets them itself.
-const reservedHeaders = new Set([
+/** Headers owned by the HTTP/2 and gRPC framing, never sent as metadata (grpc-js sets them itself). */
+export const RESERVED_HEADERS: ReadonlySet<string> = new Set([
   "content-type", "content-length", "te", "host", "connection", "user-agent",
   "grpc-timeout", "grpc-encoding", "grpc-accept-encoding", "grpc-status", "grpc-message",
 ]);

@@ -5,6 +5,7 @@ import {
   type StreamResponse, type Transport, type UnaryRequest, type UnaryResponse,
 } from "@connectrpc/connect";
 import * as grpc from "@grpc/grpc-js";
+import { createH2UnaryClient } from "./h2-unary.js";
 import { applyInterceptors, normalize } from "./invoke.js";
 import { deserializer, serializer } from "./server.js";
 import { errorFromGrpcStatus, headersFromMetadata, metadataFromHeaders } from "./status.js";
@@ -18,6 +19,13 @@ export interface GrpcTransportOptions {
   readonly defaultTimeoutMs?: number;
   /** Extra grpc-js channel options (keepalive, load balancing policy…). */
   readonly channelOptions?: grpc.ChannelOptions;
+  /**
+   * Unary calls over a lean `node:http2` client (lib/grpc/h2-unary.ts) instead
+   * of grpc-js's call stack; streams stay on grpc-js. Needs a `host:port`
+   * address; honours `grpc.max_receive_message_length` and
+   * `grpc.max_reconnect_backoff_ms` from `channelOptions`. Default false.
+   */
+  readonly unaryOverHttp2?: boolean;
 }
 
 export interface GrpcTransport extends Transport {
@@ -39,6 +47,12 @@ export function createGrpcTransport(opts: GrpcTransportOptions): GrpcTransport {
   });
   const interceptors = opts.interceptors ?? [];
   const defaultTimeoutMs = opts.defaultTimeoutMs ?? 10_000;
+  const h2 = opts.unaryOverHttp2 ? createH2UnaryClient({
+    address: opts.address,
+    maxReceiveMessageBytes: opts.channelOptions?.["grpc.max_receive_message_length"],
+    maxReconnectBackoffMs: opts.channelOptions?.["grpc.max_reconnect_backoff_ms"],
+  }) : undefined;
+  const unaryCall = h2 ? h2.call : (req: UnaryRequest, deadline: number) => callUnary(client, req, deadline);
 
   const common = (method: DescMethod, signal: AbortSignal | undefined, header: HeadersInit | undefined,
     contextValues: ContextValues | undefined) => ({
@@ -51,13 +65,16 @@ export function createGrpcTransport(opts: GrpcTransportOptions): GrpcTransport {
   });
 
   return {
-    close: () => client.close(),
+    close: () => {
+      client.close();
+      h2?.close();
+    },
     async unary<I extends DescMessage, O extends DescMessage>(
       method: DescMethodUnary<I, O>, signal: AbortSignal | undefined, timeoutMs: number | undefined,
       header: HeadersInit | undefined, input: MessageInitShape<I>, contextValues?: ContextValues,
     ): Promise<UnaryResponse<I, O>> {
       const deadline = Date.now() + (timeoutMs ?? defaultTimeoutMs);
-      const next = applyInterceptors((req) => callUnary(client, req as UnaryRequest, deadline), interceptors);
+      const next = applyInterceptors((req) => unaryCall(req as UnaryRequest, deadline), interceptors);
       const req = { ...common(method, signal, header, contextValues), stream: false, method, message: normalize(method.input, input) };
       return (await next(req as unknown as UnaryRequest)) as unknown as UnaryResponse<I, O>;
     },
