@@ -69,7 +69,7 @@ const TYPE_DEFAULTS = new Map<string, Message>([
     ],
     maxAge: s(7200), // Chromium's cap
   }),
-  entry(AccessLogFilterSchema, { maxBufferedRecords: 10_000, flushInterval: s(1), batchSize: 500 }),
+  entry(AccessLogFilterSchema, { maxBufferedRecords: 100_000, flushInterval: s(1), batchSize: 500 }),
   entry(AuthnFilterSchema, {
     jwksSource: { case: "jwksCluster", value: "auth" },
     issuer: "mesh-auth", // the auth service's JWT_ISSUER default

@@ -539,13 +539,14 @@ export const CorsFilterSchema: GenMessage<CorsFilter> = /*@__PURE__*/
 /**
  * AccessLogFilter ships a record per request to the logging service
  * (LoggingService.IngestLogStream), in batches, from a bounded buffer that
- * drops the oldest record when full.
+ * drops (and counts) new records while full, keeping the oldest for shipping.
  *
  * @generated from message mesh.gateway.v1.AccessLogFilter
  */
 export type AccessLogFilter = Message<"mesh.gateway.v1.AccessLogFilter"> & {
   /**
-   * Records buffered at most, at least 1. Default 10000.
+   * Records buffered at most, at least 1. Default 100000: a minute and a half
+   * of logging outage at 1000 requests/s, about 65 MB when full.
    *
    * @generated from field: optional uint32 max_buffered_records = 1;
    */
