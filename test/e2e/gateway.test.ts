@@ -56,6 +56,14 @@ afterAll(async () => {
   await Promise.all([auth?.stop(), project?.stop(), logging?.stop()]);
 });
 
+/** Every cluster of the mesh, for inline configs; the UPSTREAM_* variables point them at the running services. */
+const CLUSTERS_YAML = `clusters:
+  - { name: auth, services: [mesh.auth.v1.AuthService], endpoints: ["127.0.0.1:1"] }
+  - { name: project, services: [mesh.project.v1.ProjectService], endpoints: ["127.0.0.1:1"] }
+  - { name: logging, services: [mesh.logging.v1.LoggingService], endpoints: ["127.0.0.1:1"] }
+  - { name: analytics, services: [mesh.analytics.v1.AnalyticsService], endpoints: ["127.0.0.1:1"] }
+`;
+
 /** Starts a gateway on 127.0.0.1:0 with `yaml` (default: the built-in config) in front of the services. */
 async function gatewayWith(yaml?: string, state?: GatewayState): Promise<RunningGateway> {
   const cfg = loadGatewayConfig({ ...(yaml ? { text: yaml } : {}), env: { GATEWAY_PORT: "0", GATEWAY_ADMIN_PORT: "0", ...upstreams() } });
@@ -278,12 +286,7 @@ describe(`gateway filters: API keys, rate limits, response cache (${stateName} s
   let gateway: RunningGateway;
   let port: number;
   const yaml = `
-clusters:
-  - { name: auth, services: [mesh.auth.v1.AuthService], endpoints: ["127.0.0.1:1"] }
-  - { name: project, services: [mesh.project.v1.ProjectService], endpoints: ["127.0.0.1:1"] }
-  - { name: logging, services: [mesh.logging.v1.LoggingService], endpoints: ["127.0.0.1:1"] }
-  - { name: analytics, services: [mesh.analytics.v1.AnalyticsService], endpoints: ["127.0.0.1:1"] }
-filters:
+${CLUSTERS_YAML}filters:
   - requestId: {}
   - authn: { jwksCluster: auth }
   - apiKey: { positiveCacheTtl: 60s, negativeCacheTtl: 60s }
@@ -462,12 +465,7 @@ describeWithServer("TEST_REDIS_URL", "gateway filters on Redis", (url) => {
 describeWithServer("TEST_REDIS_URL", "gateway rate limits shared through Redis", (url) => {
   it("allows exactly the limit across two gateways for a concurrent burst", async () => {
     const yaml = `
-clusters:
-  - { name: auth, services: [mesh.auth.v1.AuthService], endpoints: ["127.0.0.1:1"] }
-  - { name: project, services: [mesh.project.v1.ProjectService], endpoints: ["127.0.0.1:1"] }
-  - { name: logging, services: [mesh.logging.v1.LoggingService], endpoints: ["127.0.0.1:1"] }
-  - { name: analytics, services: [mesh.analytics.v1.AnalyticsService], endpoints: ["127.0.0.1:1"] }
-filters:
+${CLUSTERS_YAML}filters:
   - requestId: {}
   - rateLimit: { anonymous: { limit: 20, period: 60s } }
   - router: {}
