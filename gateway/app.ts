@@ -1,4 +1,5 @@
 import { durationMs } from "@bufbuild/protobuf/wkt";
+import { context } from "@opentelemetry/api";
 import { Code, ConnectError } from "@connectrpc/connect";
 import type { JSONWebKeySet } from "jose";
 import type { Logger } from "pino";
@@ -32,6 +33,7 @@ import { openGatewayState } from "./state/open.js";
 import type { GatewayState } from "./state/port.js";
 import { createRestHandler, headersOf, sendError, type ExchangeInfo } from "./rest/handler.js";
 import { createListener, remoteAddressOf, type AnyRequest, type AnyResponse } from "./server/listener.js";
+import { endRequestTrace, startRequestTrace, TRACE_ID_HEADER } from "./tracing.js";
 import { bindingsOf } from "./transcoding/bindings.js";
 import { createRouter } from "./transcoding/router.js";
 
@@ -186,7 +188,13 @@ export async function startGateway(cfg: ResolvedGatewayConfig, logger: Logger, o
     const started = performance.now();
     const startedAt = Date.now();
     const info: ExchangeInfo = {};
+    const rt = startRequestTrace(req, requestId);
+    if (rt.traceId) responseHeaders.set(TRACE_ID_HEADER, rt.traceId);
+    res.once("close", () => {
+      if (!res.writableFinished) endRequestTrace(rt, { method: req.method ?? "", route: info.route ?? "", status: 499, errorCode: "CANCELLED" });
+    });
     res.once("finish", () => {
+      endRequestTrace(rt, { method: req.method ?? "", route: info.route ?? "", status: res.statusCode, errorCode: info.errorCode });
       const latency = performance.now() - started;
       metrics.request({ route: info.route || "unmatched", method: req.method ?? "", status: res.statusCode, seconds: latency / 1000 });
       if (res.statusCode === 429) metrics.rateLimited.inc({ tier: info.caller?.subject.tier ?? "anonymous" });
@@ -196,7 +204,7 @@ export async function startGateway(cfg: ResolvedGatewayConfig, logger: Logger, o
       const logged = logger.isLevelEnabled("info");
       if (!logged && !shipper) return;
       const entry = {
-        requestId, timestamp: timestampFromMs(startedAt), method: req.method ?? "", path: (req.url ?? "").split("?")[0]!,
+        requestId, traceId: rt.traceId ?? "", spanId: rt.spanId ?? "", timestamp: timestampFromMs(startedAt), method: req.method ?? "", path: (req.url ?? "").split("?")[0]!,
         route: info.route ?? "", statusCode: res.statusCode, latency, ip: remoteAddressOf(req),
         userAgent: String(req.headers["user-agent"] ?? "").slice(0, 512), userId: info.caller?.userId ?? "",
         projectId: info.caller?.projectId ?? "", apiKeyId: info.caller?.apiKeyId ?? "",
@@ -204,9 +212,12 @@ export async function startGateway(cfg: ResolvedGatewayConfig, logger: Logger, o
         bytesIn: Number(req.headers["content-length"] ?? 0) || 0, bytesOut: Number(responseHeaders.get("content-length") ?? 0) || 0,
         errorCode: info.errorCode ?? "",
       };
-      if (logged) logger.info(accessLogLine(entry), "request");
+      if (logged) context.with(rt.context, () => logger.info(accessLogLine(entry), "request"));
       shipper?.record(entry);
     });
+    context.with(rt.context, () => dispatch(req, res, requestId, responseHeaders, info));
+  };
+  const dispatch = (req: AnyRequest, res: AnyResponse, requestId: string, responseHeaders: Headers, info: ExchangeInfo) => {
     if (native.handle(req, res, { requestId, responseHeaders, info })) {
       info.route = (req.url ?? "").split("?")[0];
       info.upstream = clusters.get(info.route!.split("/")[1] ?? "")?.name;

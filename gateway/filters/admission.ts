@@ -3,6 +3,7 @@ import { Code, ConnectError } from "@connectrpc/connect";
 import { tokenError } from "../../lib/access-token.js";
 import { IDENTITY_HEADERS } from "../../lib/identity.js";
 import { Access, methodPolicy } from "../../lib/policy.js";
+import { traced } from "../tracing.js";
 import type { ApiKeyVerifier } from "./api-key.js";
 import type { Authenticator } from "./authn.js";
 import type { RateLimiter, RateSubject } from "./rate-limit.js";
@@ -75,7 +76,8 @@ export function createAdmission(deps: AdmissionDeps) {
     const key = access === Access.USER ? undefined : req.headers.get(deps.apiKeyHeader) ?? undefined;
     let admitted: Admitted | undefined;
     if (key !== undefined && deps.apiKeys) {
-      const id = lenient ? await deps.apiKeys.verify(key).catch(() => undefined) : await deps.apiKeys.verify(key);
+      const apiKeys = deps.apiKeys;
+      const id = await traced("api_key", () => (lenient ? apiKeys.verify(key).catch(() => undefined) : apiKeys.verify(key)));
       if (!id && !lenient) throw new ConnectError("invalid API key", Code.Unauthenticated);
       if (id) {
         req.upstreamHeaders.set(IDENTITY_HEADERS.userId, id.userId);
@@ -87,7 +89,8 @@ export function createAdmission(deps: AdmissionDeps) {
       }
     }
     if (!admitted && access !== Access.API_KEY && deps.authenticator) {
-      const claims = lenient ? await deps.authenticator.authenticate(req.headers).catch(() => undefined) : await deps.authenticator.authenticate(req.headers);
+      const auth = deps.authenticator;
+      const claims = await traced("authn", () => (lenient ? auth.authenticate(req.headers).catch(() => undefined) : auth.authenticate(req.headers)));
       if (claims) {
         // The token travels on too: the auth service checks it again itself (logout revokes its jti).
         req.upstreamHeaders.set("authorization", req.headers.get("authorization")!);
@@ -102,8 +105,11 @@ export function createAdmission(deps: AdmissionDeps) {
       admitted = { subject: { tier: "anonymous", id: req.remoteAddress } };
     }
     const limit = admitted.overrides?.rateLimit;
-    await deps.rateLimiter?.admit(admitted.subject, methodPolicy(req.method).rateLimitCost || 1, req.responseHeaders,
-      limit ? { limit, periodMs: 60_000 } : undefined);
+    const limiter = deps.rateLimiter;
+    if (limiter) {
+      await traced("rate_limit", () => limiter.admit(admitted.subject, methodPolicy(req.method).rateLimitCost || 1, req.responseHeaders,
+        limit ? { limit, periodMs: 60_000 } : undefined));
+    }
     return admitted;
   }
 }

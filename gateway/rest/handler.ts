@@ -11,6 +11,7 @@ import { buildRequest } from "../transcoding/request.js";
 import { renderResponse, successStatus } from "../transcoding/response.js";
 import type { RouteMatch, Router } from "../transcoding/router.js";
 import { deadlineFor } from "../clusters/deadline.js";
+import { traced } from "../tracing.js";
 import { httpStatusOverride, parseJsonBody, readBody } from "./body.js";
 import { streamContentType, streamFormatOf, writeStream } from "./stream.js";
 
@@ -116,7 +117,7 @@ export function createRestHandler(deps: RestHandlerDeps) {
 async function cached(deps: RestHandlerDeps, cache: ResponseCache, res: AnyResponse, ex: RestExchange, input: Message,
   o: { ttl: number; query: URLSearchParams; caller: Admitted; noCache: boolean }): Promise<void> {
   const key = cache.keyOf(ex.match.binding, ex.canonical, o.query, o.caller);
-  const hit = o.noCache ? undefined : await cache.get(key);
+  const hit = o.noCache ? undefined : await traced("cache", () => cache.get(key));
   if (hit) {
     ex.responseHeaders.set("x-cache", "HIT");
     return sendText(res, hit.status, hit.body, ex.responseHeaders);
