@@ -9,6 +9,7 @@ import { HealthImplementation } from "grpc-health-check";
 import { invokeStream, invokeUnary } from "./invoke.js";
 import { addReflection } from "./reflection.js";
 import { grpcStatusFromError, headersFromMetadata, metadataFromHeaders } from "./status.js";
+import { createServerTracingInterceptor, kPeerAddress } from "./tracing.js";
 
 /** One service to serve: its descriptor and its full generated implementation. */
 export function serviceRegistration<S extends DescService>(service: S, impl: ServiceImpl<S>): ServiceImplSpec {
@@ -17,7 +18,10 @@ export function serviceRegistration<S extends DescService>(service: S, impl: Ser
 
 export interface GrpcServerOptions {
   readonly services: readonly ServiceImplSpec[];
-  /** Server interceptors, first outermost; the same ones work under `createRouterTransport`. */
+  /**
+   * Server interceptors, first outermost; the same ones work under `createRouterTransport`. Every call runs
+   * inside an OpenTelemetry SERVER span (lib/grpc/tracing.ts), outside all of them.
+   */
   readonly interceptors?: readonly Interceptor[];
   /** Largest accepted request message; default 4 MiB. */
   readonly maxReceiveBytes?: number;
@@ -44,7 +48,8 @@ export function createGrpcServer(opts: GrpcServerOptions): GrpcServer {
     "grpc.max_receive_message_length": opts.maxReceiveBytes ?? 4 * 1024 * 1024,
     "grpc.keepalive_permit_without_calls": 1,
   });
-  const interceptors = opts.interceptors ?? [];
+  // Tracing outermost, so every interceptor and the handler run inside the call's SERVER span.
+  const interceptors = [createServerTracingInterceptor(), ...(opts.interceptors ?? [])];
   const streamsDone = new AbortController();
   const statuses: Record<string, "SERVING"> = { "": "SERVING" };
   for (const spec of opts.services) {
@@ -119,7 +124,7 @@ function contextFor(spec: MethodImplSpec, service: DescService, call: AnyCall, s
     requestSignal: requestAbort.signal,
     shutdownSignal: shutdown,
     requestHeader: headersFromMetadata(call.metadata),
-    contextValues: createContextValues(),
+    contextValues: createContextValues().set(kPeerAddress, call.getPeer()),
   });
 }
 

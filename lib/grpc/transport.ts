@@ -9,6 +9,7 @@ import { createH2UnaryClient } from "./h2-unary.js";
 import { applyInterceptors, normalize } from "./invoke.js";
 import { deserializer, serializer } from "./server.js";
 import { errorFromGrpcStatus, headersFromMetadata, metadataFromHeaders } from "./status.js";
+import { createClientTracingInterceptor } from "./tracing.js";
 
 export interface GrpcTransportOptions {
   /** `host:port`, or any grpc-js target such as `dns:///svc.ns.svc:50051`. */
@@ -37,7 +38,9 @@ export interface GrpcTransport extends Transport {
  * A Connect `Transport` over one long-lived grpc-js channel, so callers use
  * the generated clients (`createClient(Service, transport)`) while the bytes
  * travel over the measured-fast grpc-js stack. Errors arrive as ConnectError
- * with the trailers as metadata and typed details decoded.
+ * with the trailers as metadata and typed details decoded. Every call gets an
+ * OpenTelemetry CLIENT span whose W3C context travels in the metadata
+ * (lib/grpc/tracing.ts), on the grpc-js and the `unaryOverHttp2` path alike.
  */
 export function createGrpcTransport(opts: GrpcTransportOptions): GrpcTransport {
   const client = new grpc.Client(opts.address, grpc.credentials.createInsecure(), {
@@ -45,7 +48,8 @@ export function createGrpcTransport(opts: GrpcTransportOptions): GrpcTransport {
     "grpc.keepalive_timeout_ms": 10_000,
     ...opts.channelOptions,
   });
-  const interceptors = opts.interceptors ?? [];
+  // Tracing innermost: one CLIENT span per call that reaches the wire, its context injected into the metadata.
+  const interceptors = [...(opts.interceptors ?? []), createClientTracingInterceptor(opts.address)];
   const defaultTimeoutMs = opts.defaultTimeoutMs ?? 10_000;
   const h2 = opts.unaryOverHttp2 ? createH2UnaryClient({
     address: opts.address,

@@ -1,5 +1,5 @@
 import http from "node:http";
-import { context, propagation, trace } from "@opentelemetry/api";
+import { context, propagation, SpanKind, trace } from "@opentelemetry/api";
 import { AsyncLocalStorageContextManager } from "@opentelemetry/context-async-hooks";
 import { InMemorySpanExporter, SimpleSpanProcessor, TracerProvider, type ReadableSpan } from "@opentelemetry/sdk-trace";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
@@ -64,6 +64,12 @@ describe("gateway traces", () => {
     expect(server.attributes).toMatchObject({ "http.request.method": "POST", "http.route": "/api/v1/auth/login", "http.response.status_code": 401 });
     const rateLimit = named(spans, "rate_limit")!;
     expect(rateLimit.parentSpanContext?.spanId).toBe(server.spanContext().spanId);
+    // The upstream hop: the gateway's CLIENT span under its server span, the auth service's SERVER span under that.
+    const client = spans.find((s) => s.name === "mesh.auth.v1.AuthService/Login" && s.kind === SpanKind.CLIENT)!;
+    const upstream = spans.find((s) => s.name === "mesh.auth.v1.AuthService/Login" && s.kind === SpanKind.SERVER)!;
+    expect(client.parentSpanContext?.spanId).toBe(server.spanContext().spanId);
+    expect(upstream.parentSpanContext?.spanId).toBe(client.spanContext().spanId);
+    expect(upstream.attributes).toMatchObject({ "rpc.system": "grpc", "rpc.service": "mesh.auth.v1.AuthService", "rpc.method": "Login", "rpc.grpc.status_code": 16 });
     for (const s of spans) expect(s.attributes[REQUEST_ID_ATTRIBUTE], s.name).toBe("trace-req-1");
   });
 
