@@ -66,6 +66,8 @@ export function endRequestTrace(t: RequestTrace, o: { method: string; route: str
  * INTERNAL span of its own, marked ERROR when it throws.
  */
 export async function traced<T>(name: string, f: () => Promise<T>): Promise<T> {
+  // Under a span that records nothing (an unsampled trace), a child would record nothing either: skip it.
+  if (trace.getActiveSpan()?.isRecording() === false) return f();
   return tracer().startActiveSpan(name, async (span) => {
     try {
       return await f();

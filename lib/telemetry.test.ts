@@ -11,6 +11,8 @@ import {
   metrics,
   propagation,
   trace,
+  TraceFlags,
+  isSpanContextValid,
   type Context,
 } from "@opentelemetry/api";
 import { AsyncLocalStorageContextManager } from "@opentelemetry/context-async-hooks";
@@ -173,8 +175,22 @@ describe("startTelemetry", () => {
     expect(collector.requests).toEqual([]);
   });
 
-  it("still records spans without an OTLP endpoint, so logs get trace ids", async () => {
+  it("without an OTLP endpoint gives spans valid ids (logs get trace ids) but records only what a caller sampled", async () => {
     const telemetry = startTelemetry({ serviceName: "svc-test", env: {} });
+    const root = trace.getTracer("t").startSpan("op");
+    expect([isSpanContextValid(root.spanContext()), root.isRecording()]).toEqual([true, false]);
+    root.end();
+    const sampledParent = trace.setSpanContext(ROOT_CONTEXT, {
+      traceId: "4bf92f3577b34da6a3ce929d0e0e4736", spanId: "00f067aa0ba902b7", traceFlags: TraceFlags.SAMPLED, isRemote: true,
+    });
+    const child = trace.getTracer("t").startSpan("op", {}, sampledParent);
+    expect(child.isRecording()).toBe(true);
+    child.end();
+    await telemetry.shutdown();
+  });
+
+  it("records every span when an OTLP endpoint is set (parent-based, always on)", async () => {
+    const telemetry = startTelemetry({ serviceName: "svc-test", env: { OTEL_EXPORTER_OTLP_ENDPOINT: "http://127.0.0.1:1" } });
     const span = trace.getTracer("t").startSpan("op");
     expect(span.isRecording()).toBe(true);
     span.end();

@@ -4,7 +4,7 @@ import { CompositePropagator, W3CBaggagePropagator, W3CTraceContextPropagator } 
 import { OTLPTraceExporter } from "@opentelemetry/exporter-trace-otlp-proto";
 import { defaultResource, resourceFromAttributes } from "@opentelemetry/resources";
 import { NodeSDK, type NodeSDKConfiguration } from "@opentelemetry/sdk-node";
-import { BatchSpanProcessor, type SpanProcessor } from "@opentelemetry/sdk-trace";
+import { AlwaysOffSampler, BatchSpanProcessor, ParentBasedSampler, type SpanProcessor } from "@opentelemetry/sdk-trace";
 import { ATTR_DEPLOYMENT_ENVIRONMENT_NAME, ATTR_SERVICE_NAME, ATTR_SERVICE_VERSION } from "@opentelemetry/semantic-conventions";
 
 /** W3C baggage key the gateway sets from `x-request-id`; every hop forwards it. */
@@ -90,7 +90,10 @@ export function createW3CPropagator(): TextMapPropagator {
  * silent unless `OTEL_LOG_LEVEL` is set. No metrics or OTel logs are exported.
  *
  * Sampling is the SDK's: `OTEL_TRACES_SAMPLER` / `OTEL_TRACES_SAMPLER_ARG` (e.g. `parentbased_traceidratio`, `0.1`),
- * default `parentbased_always_on`.
+ * default `parentbased_always_on` — except that with no export endpoint and no sampler configured, root spans
+ * are not recorded (parent-based, root always off): their ids still reach logs and `traceparent`, a request a
+ * client marked sampled is still recorded, and nobody pays for spans nothing would export (measured: ~70 µs of
+ * the gateway's CPU per request; bench/README.md, Gateway).
  *
  * With `OTEL_SDK_DISABLED=true` no SDK starts (no spans); only the context manager and propagator are registered,
  * so `request_id` still reaches logs and downstream calls.
@@ -106,6 +109,7 @@ export function startTelemetry(opts: TelemetryOptions): Telemetry {
     metricReaders: [],
     logRecordProcessors: [],
     instrumentations: opts.instrumentations ?? [],
+    ...(exporting(env) || nonBlank(env.OTEL_TRACES_SAMPLER) ? {} : { sampler: new ParentBasedSampler({ root: new AlwaysOffSampler() }) }),
   });
   sdk.start();
   const timeoutMillis = opts.shutdownTimeoutMillis ?? 5000;
@@ -125,8 +129,13 @@ function resourceAttributes(opts: TelemetryOptions, env: Env): Attributes {
   return attributes;
 }
 
+/** Whether spans are exported: an OTLP endpoint is configured. */
+function exporting(env: Env): boolean {
+  return nonBlank(env.OTEL_EXPORTER_OTLP_ENDPOINT) || nonBlank(env.OTEL_EXPORTER_OTLP_TRACES_ENDPOINT);
+}
+
 function exportProcessors(env: Env): SpanProcessor[] {
-  if (!nonBlank(env.OTEL_EXPORTER_OTLP_ENDPOINT) && !nonBlank(env.OTEL_EXPORTER_OTLP_TRACES_ENDPOINT)) return [];
+  if (!exporting(env)) return [];
   // Built here rather than by the SDK (which would read OTEL_BSP_* itself) because we also add our own processor.
   return [
     new BatchSpanProcessor({

@@ -13,7 +13,12 @@ import { startGateway } from "../../gateway/app.js";
 import { loadGatewayConfig } from "../../gateway/config/load.js";
 import { openGatewayState } from "../../gateway/state/open.js";
 import { createLogger } from "../../lib/logger.js";
+import { startTelemetry } from "../../lib/telemetry.js";
 import { childInput, serveChild } from "./child.js";
+
+// As in production (lib/run-service.ts): the OpenTelemetry SDK runs, so every request records its spans
+// (exported only when OTEL_EXPORTER_OTLP_ENDPOINT is set, which the benchmark leaves unset).
+const telemetry = startTelemetry({ serviceName: "gateway", env: process.env });
 import { gatewayYaml, type GatewaySetup } from "./fixture.js";
 
 export interface GatewayProcessInput extends GatewaySetup {
@@ -58,4 +63,5 @@ serveChild({ port: gateway.port, adminPort: gateway.adminPort }, { logs: (): Gat
   await gateway.stop();
   await state?.close();
   closeSync(devNull);
+  await telemetry.shutdown();
 });

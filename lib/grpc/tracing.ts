@@ -57,8 +57,14 @@ export function createServerTracingInterceptor(): Interceptor {
 export function createClientTracingInterceptor(address: string): Interceptor {
   const target = hostPort(address.replace(/^dns:\/\/\//, ""), "server.address", "server.port");
   return (next) => async (req) => {
-    const attributes = { ...rpcAttributes(req.service.typeName, req.method.name), ...target };
     const parent = context.active();
+    // An unsampled trace records nothing below it (parent-based sampling): pass its context on, skip the span.
+    const active = trace.getSpan(parent);
+    if (active && !active.isRecording()) {
+      propagation.inject(parent, req.header, headerSetter);
+      return next(req);
+    }
+    const attributes = { ...rpcAttributes(req.service.typeName, req.method.name), ...target };
     const span = trace.getTracer(TRACER_NAME).startSpan(spanName(req), { kind: SpanKind.CLIENT, attributes }, parent);
     const spanContext = trace.setSpan(parent, span);
     propagation.inject(spanContext, req.header, headerSetter);
