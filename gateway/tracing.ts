@@ -2,7 +2,13 @@ import { context, isSpanContextValid, propagation, SpanKind, SpanStatusCode, tra
 import { REQUEST_ID_BAGGAGE_KEY } from "../lib/telemetry.js";
 import { remoteAddressOf, type AnyRequest } from "./server/listener.js";
 
-const tracer = () => trace.getTracer("mesh-gateway");
+/** The gateway's tracer, looked up again only when the global provider changes (getTracer costs per call). */
+let cached: { provider: unknown; tracer: ReturnType<typeof trace.getTracer> } | undefined;
+const tracer = () => {
+  const provider = trace.getTracerProvider();
+  if (cached?.provider !== provider) cached = { provider, tracer: provider.getTracer("mesh-gateway") };
+  return cached.tracer;
+};
 
 /** Header carrying the trace id back to the client, so a user can find the trace in Jaeger. */
 export const TRACE_ID_HEADER = "x-trace-id";
