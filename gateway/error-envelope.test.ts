@@ -3,7 +3,7 @@ import { Code, ConnectError } from "@connectrpc/connect";
 import { describe, expect, it } from "vitest";
 import { DebugInfoSchema, ErrorInfoSchema, RetryInfoSchema } from "../gen/google/rpc/error_details_pb.js";
 import { invalidArgument } from "../lib/errors.js";
-import { errorEnvelope } from "./error-envelope.js";
+import { errorEnvelope, httpError, methodNotAllowed } from "./error-envelope.js";
 import { errorNameFor, httpStatusFor } from "./http-status.js";
 
 const NOW = new Date("2026-11-22T10:00:00.000Z");
@@ -44,5 +44,14 @@ describe("errorEnvelope", () => {
   it("hides the message of anything thrown that is not a ConnectError", () => {
     expect(errorEnvelope(new TypeError("cannot read properties of undefined (secret)"), "r", NOW))
       .toMatchObject({ error: "INTERNAL", statusCode: 500, message: "internal error" });
+  });
+});
+
+describe("httpError", () => {
+  it("answers its own HTTP status and name, keeping its Connect code for native clients", () => {
+    const err = httpError("too big", Code.ResourceExhausted, 413, "PAYLOAD_TOO_LARGE");
+    expect(err.code).toBe(Code.ResourceExhausted);
+    expect(errorEnvelope(err, "r", NOW)).toMatchObject({ error: "PAYLOAD_TOO_LARGE", statusCode: 413, message: "too big" });
+    expect(errorEnvelope(methodNotAllowed("DELETE", "/x"), "r", NOW)).toMatchObject({ error: "METHOD_NOT_ALLOWED", statusCode: 405, message: "DELETE is not allowed on /x" });
   });
 });

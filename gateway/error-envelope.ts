@@ -16,6 +16,29 @@ export interface ErrorEnvelope {
   details: JsonObject[];
 }
 
+/** An HTTP status the Connect code table has no code for (405, 413), with its envelope name. */
+interface HttpOnly {
+  readonly status: number;
+  readonly name: string;
+}
+
+const httpOnly = new WeakMap<ConnectError, HttpOnly>();
+
+/**
+ * A failure that exists only at the HTTP layer: `code` is what native clients
+ * and logs see, `status` and `name` what the REST envelope answers (405
+ * METHOD_NOT_ALLOWED, 413 PAYLOAD_TOO_LARGE).
+ */
+export function httpError(message: string, code: Code, status: number, name: string): ConnectError {
+  const err = new ConnectError(message, code);
+  httpOnly.set(err, { status, name });
+  return err;
+}
+
+/** 405 for a method a path does not serve. */
+export const methodNotAllowed = (method: string | undefined, path: string) =>
+  httpError(`${method} is not allowed on ${path}`, Code.FailedPrecondition, 405, "METHOD_NOT_ALLOWED");
+
 /**
  * The `google.rpc` detail types the gateway renders as JSON (with their
  * `@type`). DebugInfo is left out on purpose: it may carry stack traces.
@@ -28,8 +51,9 @@ const renderable: readonly DescMessage[] = [
 /**
  * Renders an error as the gateway's one JSON envelope: HTTP status from
  * `httpStatusFor`, the error name from `errorNameFor` (TOKEN_EXPIRED for an
- * expired token), the client-safe message, and the upstream's typed details
- * (`google.rpc.BadRequest` field violations and the like) as proto3 JSON.
+ * expired token; an `httpError`'s own status and name), the client-safe
+ * message, and the upstream's typed details (`google.rpc.BadRequest` field
+ * violations and the like) as proto3 JSON.
  * Any other thrown value becomes INTERNAL with a generic message.
  */
 export function errorEnvelope(thrown: unknown, requestId: string, now = new Date()): ErrorEnvelope {
@@ -42,10 +66,11 @@ export function errorEnvelope(thrown: unknown, requestId: string, now = new Date
     }
   }
   const expired = err.code === Code.Unauthenticated && err.findDetails(ErrorInfoSchema).some((i) => i.reason === "TOKEN_EXPIRED");
+  const http = httpOnly.get(err);
   return {
-    error: expired ? "TOKEN_EXPIRED" : errorNameFor[err.code],
+    error: http?.name ?? (expired ? "TOKEN_EXPIRED" : errorNameFor[err.code]),
     message: internal ? "internal error" : err.rawMessage,
-    statusCode: httpStatusFor[err.code],
+    statusCode: http?.status ?? httpStatusFor[err.code],
     timestamp: now.toISOString(),
     requestId,
     details,

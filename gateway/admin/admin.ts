@@ -4,7 +4,7 @@ import { Code, ConnectError } from "@connectrpc/connect";
 import type { Logger } from "../../lib/logger.js";
 import type { Cluster } from "../clusters/cluster.js";
 import { configToJson, type ResolvedGatewayConfig } from "../config/resolved-config.js";
-import { errorEnvelope } from "../error-envelope.js";
+import { errorEnvelope, methodNotAllowed } from "../error-envelope.js";
 import { sendJson } from "../rest/handler.js";
 import type { HealthChecker, ServiceHealth } from "../stats/health.js";
 import { PROMETHEUS_CONTENT_TYPE, type Registry } from "../stats/registry.js";
@@ -85,8 +85,7 @@ async function handle(routes: Record<string, Route>, req: IncomingMessage, res: 
   if (!route) return sendJson(res, 404, errorEnvelope(new ConnectError(`no admin endpoint ${path}`, Code.NotFound), ""), headers);
   if (req.method !== "GET") {
     headers.set("allow", "GET");
-    const envelope = errorEnvelope(new ConnectError(`${req.method} is not allowed on ${path}`, Code.FailedPrecondition), "");
-    return sendJson(res, 405, { ...envelope, error: "METHOD_NOT_ALLOWED", statusCode: 405 }, headers);
+    return sendJson(res, 405, errorEnvelope(methodNotAllowed(req.method, path), ""), headers);
   }
   await route(res, headers);
 }

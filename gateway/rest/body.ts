@@ -1,4 +1,5 @@
 import { Code, ConnectError } from "@connectrpc/connect";
+import { httpError } from "../error-envelope.js";
 import type { AnyRequest } from "../server/listener.js";
 
 /**
@@ -19,16 +20,8 @@ export async function readBody(req: AnyRequest, maxBytes: number): Promise<Buffe
   return Buffer.concat(chunks);
 }
 
-function tooLarge(maxBytes: number): ConnectError {
-  const err = new ConnectError(`the request body exceeds ${maxBytes} bytes`, Code.ResourceExhausted);
-  (err as ConnectError & { httpStatus?: number }).httpStatus = 413;
-  return err;
-}
-
-/** The HTTP status a body error overrides the code table with (413), if any. */
-export function httpStatusOverride(err: unknown): number | undefined {
-  return (err as { httpStatus?: number } | undefined)?.httpStatus;
-}
+const tooLarge = (maxBytes: number) =>
+  httpError(`the request body exceeds ${maxBytes} bytes`, Code.ResourceExhausted, 413, "PAYLOAD_TOO_LARGE");
 
 /**
  * Parses a JSON request body: empty → undefined; malformed JSON or nesting

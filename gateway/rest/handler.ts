@@ -2,7 +2,7 @@ import type { DescMethodStreaming, DescMethodUnary, Message } from "@bufbuild/pr
 import { Code, ConnectError } from "@connectrpc/connect";
 import type { Logger } from "pino";
 import type { Cluster } from "../clusters/cluster.js";
-import { errorEnvelope } from "../error-envelope.js";
+import { errorEnvelope, methodNotAllowed } from "../error-envelope.js";
 import type { Admission, Admitted } from "../filters/admission.js";
 import type { CachedReply, ResponseCache } from "../filters/cache.js";
 import { remoteAddressOf, type AnyRequest, type AnyResponse } from "../server/listener.js";
@@ -12,7 +12,7 @@ import { renderResponse, successStatus } from "../transcoding/response.js";
 import type { RouteMatch, Router } from "../transcoding/router.js";
 import { deadlineFor } from "../clusters/deadline.js";
 import { traced } from "../tracing.js";
-import { httpStatusOverride, parseJsonBody, readBody } from "./body.js";
+import { parseJsonBody, readBody } from "./body.js";
 import { streamContentType, streamFormatOf, writeStream } from "./stream.js";
 
 /** What the REST handler needs; built once at startup. */
@@ -79,7 +79,7 @@ export function createRestHandler(deps: RestHandlerDeps) {
     if (!match) return fail(new ConnectError(`no route for ${req.method} ${canonical.path}`, Code.NotFound));
     if (match.kind === "method_not_allowed") {
       responseHeaders.set("allow", match.allowed.join(", "));
-      return fail(Object.assign(new ConnectError(`${req.method} is not allowed on ${canonical.path}`, Code.FailedPrecondition), { httpStatus: 405, errorName: "METHOD_NOT_ALLOWED" }));
+      return fail(methodNotAllowed(req.method, canonical.path));
     }
     info.route = match.binding.template.source;
     info.upstream = deps.clusters.get(match.binding.service.typeName)?.name;
@@ -209,14 +209,9 @@ function sendText(res: AnyResponse, status: number, text: string, headers: Heade
   res.end(text);
 }
 
-/** Writes the error envelope for anything thrown (HTTP status from the code table, or a body error's 413/405); answers its `error`. */
+/** Writes the error envelope for anything thrown; answers its `error`. */
 export function sendError(res: AnyResponse, err: unknown, requestId: string, headers: Headers): string {
   const envelope = errorEnvelope(err, requestId);
-  const override = httpStatusOverride(err);
-  if (override) envelope.statusCode = override;
-  const name = (err as { errorName?: string } | undefined)?.errorName;
-  if (name) envelope.error = name;
-  if (override === 413) envelope.error = "PAYLOAD_TOO_LARGE";
   if (res.headersSent) res.end();
   else sendJson(res, envelope.statusCode, envelope, headers);
   return envelope.error;

@@ -1,5 +1,4 @@
-import { Code, ConnectError } from "@connectrpc/connect";
-import { errorEnvelope } from "../error-envelope.js";
+import { errorEnvelope, methodNotAllowed } from "../error-envelope.js";
 import { sendJson } from "../rest/handler.js";
 import type { AnyRequest, AnyResponse } from "../server/listener.js";
 import { createGrpcHealthProbe } from "./grpc-health-probe.js";
@@ -120,8 +119,7 @@ export function healthHandler(checker: HealthChecker, opts: HealthHandlerOptions
     headers.set("cache-control", "no-store");
     if (req.method !== "GET" && req.method !== "HEAD") {
       headers.set("allow", "GET, HEAD");
-      const envelope = errorEnvelope(new ConnectError(`${req.method} is not allowed on /health`, Code.FailedPrecondition), headers.get("x-request-id") ?? "");
-      return sendJson(res, 405, { ...envelope, error: "METHOD_NOT_ALLOWED", statusCode: 405 }, headers);
+      return sendJson(res, 405, errorEnvelope(methodNotAllowed(req.method, "/health"), headers.get("x-request-id") ?? ""), headers);
     }
     const report = await checker.check();
     const t = clock();
