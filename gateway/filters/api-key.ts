@@ -99,6 +99,7 @@ export function createApiKeyVerifier(opts: ApiKeyVerifierOptions): ApiKeyVerifie
         apply: async (m) => {
           const e = m.event;
           if (!e) return;
+          revokedAt.delete(e.keyHash); // re-inserted last, so the map stays oldest first for the pruning below
           revokedAt.set(e.keyHash, now());
           for (const [h, at] of revokedAt) if (now() - at > REVOKED_MEMORY_MS) revokedAt.delete(h); else break;
           await opts.state.verdictDelete([verdictKey(e.keyHash)]).catch((err: unknown) =>

@@ -179,7 +179,9 @@ export function createRollupStore(db: DocumentDb) {
      * total-dimension ones into their hour documents.
      */
     async apply(deltas: Iterable<[string, RollupDelta]>): Promise<void> {
-      const ops: UpsertOp[] = [];
+      // Written in the order readers wait on: other dimensions, tenant totals, the all-tenant totals,
+      // then hours; so once the all-tenant total counts a record, every rollup of it is stored.
+      const waves: [UpsertOp[], UpsertOp[], UpsertOp[]] = [[], [], []];
       const totals: RollupDelta[] = [];
       for (const [id, d] of deltas) {
         const inc: Record<string, number> = {
@@ -189,23 +191,14 @@ export function createRollupStore(db: DocumentDb) {
         for (const [b, n] of Object.entries(d.histogram)) inc[`h.${b}`] = n;
         const max: Record<string, unknown> = { lastAt: d.lastAt };
         for (const [i, r] of Object.entries(d.users)) max[`u.${i}`] = r;
-        ops.push({
+        const wave = d.dim !== "total" ? 0 : d.tenant === ALL_TENANTS ? 2 : 1;
+        waves[wave].push({
           filter: { _id: id },
           update: { $setOnInsert: { dim: d.dim, tenant: d.tenant, key: d.key, minute: d.minute }, $inc: inc, $max: max },
         });
         if (d.dim === "total") totals.push(d);
       }
-      // Written in order of what readers wait on: other dimensions, tenant
-      // totals, the all-tenant totals, then hours; so once the all-tenant
-      // total counts a record, every rollup of it is stored.
-      const rank = (op: UpsertOp) => {
-        const id = op.filter._id as string;
-        return id.startsWith(`total|${ALL_TENANTS}|`) ? 2 : id.startsWith("total|") ? 1 : 0;
-      };
-      for (const r of [0, 1, 2]) {
-        const part = ops.filter((op) => rank(op) === r);
-        if (part.length > 0) await rollups.bulkUpsert(part);
-      }
+      for (const ops of waves) if (ops.length > 0) await rollups.bulkUpsert(ops);
       await applyHours(totals);
     },
 
