@@ -4,6 +4,7 @@ import { setTimeout as sleep } from "node:timers/promises";
 import { Code } from "@connectrpc/connect";
 import { pino } from "pino";
 import { afterEach, describe, expect, it } from "vitest";
+import { freePort, stopProcess, untilAccepting } from "../../test/support/processes.js";
 import { rejectionOf } from "../../test/support/rejection.js";
 import { openGatewayState } from "./open.js";
 import type { GatewayState } from "./port.js";
@@ -15,38 +16,11 @@ if (!haveRedisServer && process.env.CI !== "true") {
   process.stderr.write("\n[skip] GatewayState outages: redis-server is not installed (scripts/infra/up.sh installs it)\n");
 }
 
-/** A loopback port nothing listens on (free a moment ago). */
-async function closedPort(): Promise<number> {
-  const server = createServer();
-  await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
-  const { port } = server.address() as { port: number };
-  await new Promise((resolve) => server.close(resolve));
-  return port;
-}
-
-function accepts(port: number): Promise<boolean> {
-  return new Promise((resolve) => {
-    const s = connect(port, "127.0.0.1", () => { s.destroy(); resolve(true); });
-    s.on("error", () => resolve(false));
-  });
-}
-
 /** Starts an in-memory redis-server on `port` and waits until it accepts connections. */
 async function startRedis(port: number): Promise<ChildProcess> {
   const child = spawn("redis-server", ["--bind", "127.0.0.1", "--port", String(port), "--save", "", "--appendonly", "no", "--daemonize", "no"], { stdio: "ignore" });
-  const deadline = Date.now() + 10_000;
-  while (!(await accepts(port))) {
-    if (child.exitCode !== null || Date.now() > deadline) throw new Error(`redis-server did not start on port ${port}`);
-    await sleep(20);
-  }
+  await untilAccepting(child, port, "redis-server", 10_000);
   return child;
-}
-
-async function kill(child: ChildProcess): Promise<void> {
-  if (child.exitCode !== null || child.signalCode !== null) return;
-  const exited = new Promise((resolve) => child.once("exit", resolve));
-  child.kill("SIGKILL");
-  await exited;
 }
 
 /** Runs `call`, expecting UNAVAILABLE; answers how long it took, ms. */
@@ -102,17 +76,17 @@ describe.skipIf(!haveRedisServer && process.env.CI !== "true")("GatewayState out
   let state: GatewayState | undefined;
   afterEach(async () => {
     await state?.close();
-    if (server) await kill(server); // SIGKILL ends a stopped process too
+    if (server) await stopProcess(server); // SIGKILL ends a stopped process too
     state = server = undefined;
   });
 
   it("fails every call with UNAVAILABLE within 1 s while Redis is killed, and works again once it is back on its port", async () => {
-    const port = await closedPort();
+    const port = await freePort();
     server = await startRedis(port);
     const { lines, logger } = logCapture();
     state = await openGatewayState({ url: `redis://127.0.0.1:${port}`, logger });
 
-    await kill(server);
+    await stopProcess(server);
     expect(await slowestFailure(state)).toBeLessThan(1_000);
 
     server = await startRedis(port);
@@ -123,7 +97,7 @@ describe.skipIf(!haveRedisServer && process.env.CI !== "true")("GatewayState out
   });
 
   it("fails every call with UNAVAILABLE within 1 s while Redis is stalled, and works again once it resumes", async () => {
-    const port = await closedPort();
+    const port = await freePort();
     server = await startRedis(port);
     const { lines, logger } = logCapture();
     state = await openGatewayState({ url: `redis://127.0.0.1:${port}`, logger });
@@ -140,7 +114,7 @@ describe.skipIf(!haveRedisServer && process.env.CI !== "true")("GatewayState out
   });
 
   it("fails promptly when Redis is down at first use, and works once it comes up", async () => {
-    const port = await closedPort();
+    const port = await freePort();
     state = createRedisState(`redis://127.0.0.1:${port}`);
     expect(await slowestFailure(state)).toBeLessThan(1_000);
 
@@ -164,7 +138,7 @@ describe.skipIf(!haveRedisServer && process.env.CI !== "true")("GatewayState out
   });
 
   it("openGatewayState refuses to start with UNAVAILABLE naming the server, without its credentials", async () => {
-    const port = await closedPort();
+    const port = await freePort();
     const started = performance.now();
     const err = await rejectionOf(openGatewayState({ url: `redis://user:secret@127.0.0.1:${port}/0` }));
     expect(performance.now() - started).toBeLessThan(3_000);

@@ -1,8 +1,7 @@
-import { type ChildProcess, spawn } from "node:child_process";
-import { existsSync } from "node:fs";
-import { mkdir, mkdtemp, rm } from "node:fs/promises";
+import type { ChildProcess } from "node:child_process";
+import { mkdtemp, rm } from "node:fs/promises";
 import { connect, createServer, type Server, type Socket } from "node:net";
-import { homedir, tmpdir } from "node:os";
+import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { Code, ConnectError } from "@connectrpc/connect";
 import {
@@ -12,6 +11,7 @@ import {
 import { pino } from "pino";
 import { afterAll, afterEach, beforeEach, describe, expect, it } from "vitest";
 import { describeWithServer, uniqueSchema } from "../../test/support/integration.js";
+import { ferretdbBinary, haveFerretdb, startFerretdb, stopProcess } from "../../test/support/processes.js";
 import { rejectionOf } from "../../test/support/rejection.js";
 import type { DocumentDb } from "./documents.js";
 import { documentDbContract } from "./documents-contract.js";
@@ -143,40 +143,8 @@ describe("an unreachable MongoDB", () => {
   });
 });
 
-const ferretdbBinary = join(process.env.MESH_CACHE ?? join(homedir(), ".cache", "mesh"), "bin", "ferretdb");
-const haveFerretdb = existsSync(ferretdbBinary);
 if (!haveFerretdb && process.env.CI !== "true") {
   process.stderr.write(`\n[skip] DocumentDb recovery: ${ferretdbBinary} is missing (scripts/infra/up.sh builds it)\n`);
-}
-
-/** Starts a FerretDB of this test's own (SQLite in `dir`) on `port` and waits until it accepts connections. */
-async function startFerretdb(dir: string, port: number): Promise<ChildProcess> {
-  await mkdir(join(dir, "data"), { recursive: true });
-  await mkdir(join(dir, "state"), { recursive: true });
-  const child = spawn(ferretdbBinary, [
-    "--handler=sqlite", `--sqlite-url=file:${dir}/data/`, `--listen-addr=127.0.0.1:${port}`, `--state-dir=${dir}/state`,
-    "--debug-addr=-", "--telemetry=disable", "--log-level=error",
-  ], { stdio: "ignore" });
-  const deadline = Date.now() + 15_000;
-  while (!(await accepts(port))) {
-    if (child.exitCode !== null || Date.now() > deadline) throw new Error(`FerretDB did not start on port ${port}`);
-    await new Promise((resolve) => setTimeout(resolve, 100));
-  }
-  return child;
-}
-
-function accepts(port: number): Promise<boolean> {
-  return new Promise((resolve) => {
-    const s = connect(port, "127.0.0.1", () => { s.destroy(); resolve(true); });
-    s.on("error", () => resolve(false));
-  });
-}
-
-async function stop(child: ChildProcess): Promise<void> {
-  if (child.exitCode !== null || child.signalCode !== null) return;
-  const exited = new Promise((resolve) => child.once("exit", resolve));
-  child.kill("SIGKILL");
-  await exited;
 }
 
 /** Retries `call` until it succeeds or `ms` pass; answers how long it took. */
@@ -204,7 +172,7 @@ describe.skipIf(!haveFerretdb && process.env.CI !== "true")("DocumentDb recovery
   });
   afterEach(async () => {
     await db?.close();
-    if (server) await stop(server);
+    if (server) await stopProcess(server);
     await rm(dir, { recursive: true, force: true });
     db = server = undefined;
   });
@@ -217,7 +185,7 @@ describe.skipIf(!haveFerretdb && process.env.CI !== "true")("DocumentDb recovery
     const c = db.collection("c");
     await c.insertMany([{ _id: "before", n: 1 }]);
 
-    await stop(server);
+    await stopProcess(server);
     expect(await timedUnavailable(() => c.find({}))).toBeLessThan(5_000);
     expect(await timedUnavailable(() => c.updateOne({ _id: "before" }, { $inc: { n: 1 } }))).toBeLessThan(5_000);
     expect(await timedUnavailable(() => c.insertMany([{ _id: "during" }]))).toBeLessThan(5_000);

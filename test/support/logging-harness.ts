@@ -1,10 +1,4 @@
-import { type ChildProcess, spawn } from "node:child_process";
 import { randomUUID } from "node:crypto";
-import { existsSync } from "node:fs";
-import { mkdir } from "node:fs/promises";
-import { connect, createServer } from "node:net";
-import { homedir } from "node:os";
-import { join } from "node:path";
 import { create, type MessageInitShape } from "@bufbuild/protobuf";
 import { timestampFromDate } from "@bufbuild/protobuf/wkt";
 import { createClient, type Client } from "@connectrpc/connect";
@@ -17,6 +11,7 @@ import type { ProjectDirectory } from "../../lib/project-directory.js";
 import type { DocumentDb } from "../../lib/stores/documents.js";
 import { createEmbeddedDocumentDb } from "../../lib/stores/embedded-documents.js";
 import { startLoggingService } from "../../services/logging/app.js";
+import { freePort, haveFerretdb, startFerretdb, stopProcess } from "./processes.js";
 import { loadLoggingConfig, type LoggingConfig } from "../../services/logging/config.js";
 import type { LogInput } from "../../services/logging/domain/records.js";
 import { uniqueSchema } from "./integration.js";
@@ -196,54 +191,6 @@ export async function dropMongoDatabase(url: string, dbName: string): Promise<vo
   }
 }
 
-// ---------------------------------------------------------------------------
-// A private FerretDB, for outage tests (stopping the shared one would break
-// other suites).
+// A private FerretDB and processes for outage tests (stopping the shared one would break other suites).
+export { freePort, haveFerretdb, startFerretdb, stopProcess };
 
-const ferretdbBinary = join(process.env.MESH_CACHE ?? join(homedir(), ".cache", "mesh"), "bin", "ferretdb");
-
-/** Whether the FerretDB binary scripts/infra/up.sh builds is there. */
-export const haveFerretdb = existsSync(ferretdbBinary);
-
-/** A loopback port nothing listens on (free a moment ago). */
-export async function freePort(): Promise<number> {
-  const server = createServer();
-  await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
-  const { port } = server.address() as { port: number };
-  await new Promise((resolve) => server.close(resolve));
-  return port;
-}
-
-/** Starts a FerretDB of the test's own (SQLite under `dir`) on `port`; resolves once it accepts connections (≤ 15 s). */
-export async function startFerretdb(dir: string, port: number): Promise<ChildProcess> {
-  await mkdir(join(dir, "data"), { recursive: true });
-  await mkdir(join(dir, "state"), { recursive: true });
-  const child = spawn(ferretdbBinary, [
-    "--handler=sqlite", `--sqlite-url=file:${dir}/data/`, `--listen-addr=127.0.0.1:${port}`, `--state-dir=${dir}/state`,
-    "--debug-addr=-", "--telemetry=disable", "--log-level=error",
-  ], { stdio: "ignore" });
-  const deadline = Date.now() + 15_000;
-  while (!(await accepts(port))) {
-    if (child.exitCode !== null || Date.now() > deadline) {
-      await stopProcess(child);
-      throw new Error(`FerretDB did not start on port ${port}`);
-    }
-    await new Promise((resolve) => setTimeout(resolve, 100));
-  }
-  return child;
-}
-
-function accepts(port: number): Promise<boolean> {
-  return new Promise((resolve) => {
-    const s = connect(port, "127.0.0.1", () => { s.destroy(); resolve(true); });
-    s.on("error", () => resolve(false));
-  });
-}
-
-/** Kills a process this test started (by its PID) and waits until it has exited. */
-export async function stopProcess(child: ChildProcess): Promise<void> {
-  if (child.exitCode !== null || child.signalCode !== null) return;
-  const exited = new Promise((resolve) => child.once("exit", resolve));
-  child.kill("SIGKILL");
-  await exited;
-}
