@@ -91,11 +91,11 @@ describe("admin listener", () => {
   it("lists /clusters with endpoint counters and health", async () => {
     const res = await get("/clusters");
     expect(res.status).toBe(200);
-    expect(await res.json()).toEqual({ clusters: [
-      { name: "logging", health: "ok", latency: expect.any(Number), overflows: 0,
-        endpoints: [{ address: serviceAddress, inFlight: 0, requests: 0, failures: 0, health: "ok", latency: expect.any(Number), detail: "SERVING" }] },
-      { name: "analytics", health: "down", latency: expect.any(Number), overflows: 0,
-        endpoints: [{ address: deadAddress, inFlight: 0, requests: 0, failures: 0, health: "down", latency: expect.any(Number), detail: "UNAVAILABLE" }] },
+    expect(await res.json()).toMatchObject({ clusters: [
+      { name: "logging", health: "ok", latency: expect.any(Number), overflows: 0, inFlight: 0, pending: 0,
+        endpoints: [{ address: serviceAddress, inFlight: 0, requests: 0, failures: 0, probe: { status: "ok", latency: expect.any(Number), detail: "SERVING" } }] },
+      { name: "analytics", health: "down", latency: expect.any(Number), overflows: 0, inFlight: 0, pending: 0,
+        endpoints: [{ address: deadAddress, inFlight: 0, requests: 0, failures: 0, probe: { status: "down", latency: expect.any(Number), detail: "UNAVAILABLE" } }] },
     ] });
   });
 

@@ -107,11 +107,11 @@ async function clustersView(clusters: ReadonlyMap<string, Cluster>, checker: Hea
     return {
       name: c.name,
       ...(health ? { health: health.status, latency: health.latency } : {}),
-      overflows: c.overflows(),
+      ...c.stats(),
+      // Each endpoint as the cluster routes to it (active health, outlier ejection) and as /health's probe saw it.
       endpoints: c.endpoints().map((e) => {
         const h = endpointHealth.get(e.address);
-        return { address: e.address, inFlight: e.inFlight, requests: e.requests, failures: e.failures,
-          ...(h ? { health: h.status, latency: h.latency, detail: h.detail } : {}) };
+        return { ...e, ...(h ? { probe: { status: h.status, latency: h.latency, detail: h.detail } } : {}) };
       }),
     };
   });

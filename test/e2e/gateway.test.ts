@@ -237,8 +237,10 @@ describe("gateway REST over real services", () => {
   });
 
   it("shows each cluster's endpoints with their health on the admin /clusters", async () => {
-    const clusters = (await send(gateway.adminPort, "GET", "/clusters")).body as { name: string; endpoints: { address: string; health?: string }[] }[] | { clusters: unknown };
-    expect(JSON.stringify(clusters)).toContain(auth.address);
+    type View = { clusters: { name: string; health: string; endpoints: { address: string; health: string; probe: { status: string } }[] }[] };
+    const byName = new Map(((await send(gateway.adminPort, "GET", "/clusters")).body as View).clusters.map((c) => [c.name, c]));
+    expect(byName.get("auth")).toMatchObject({ health: "ok", endpoints: [{ address: auth.address, health: "healthy", probe: { status: "ok" } }] });
+    expect(byName.get("analytics")).toMatchObject({ health: "down", endpoints: [{ address: "127.0.0.1:1", health: "unhealthy", probe: { status: "down" } }] });
   });
 
   it("forwards native gRPC and Connect calls through the same authentication, and refuses internal methods", async () => {
