@@ -18,6 +18,7 @@ import { createResponseCache } from "./filters/cache.js";
 import { createRateLimiter } from "./filters/rate-limit.js";
 import { watchRevokedTokens, type RevokedTokens } from "./filters/revocations.js";
 import { watchRouteConfigs, type RouteConfigs } from "./filters/route-configs.js";
+import { HeaderMap } from "../lib/header-map.js";
 import { requestIdOf } from "./filters/request-id.js";
 import { timestampFromMs } from "@bufbuild/protobuf/wkt";
 import { accessLogLine } from "./access-log/line.js";
@@ -146,7 +147,7 @@ export async function startGateway(cfg: ResolvedGatewayConfig, logger: Logger, o
     services: GATEWAY_SERVICES,
     clusterFor: (service) => clusters.get(service.typeName),
     admit: async (call) => {
-      const upstreamHeaders = new Headers();
+      const upstreamHeaders = new HeaderMap();
       const caller = await admission({
         method: call.method, headers: call.requestHeader, remoteAddress: call.remoteAddress, upstreamHeaders, responseHeaders: call.responseHeader,
       });
@@ -178,7 +179,7 @@ export async function startGateway(cfg: ResolvedGatewayConfig, logger: Logger, o
   const cors = corsCfg ? createCors(corsCfg) : undefined;
   const handler = (req: AnyRequest, res: AnyResponse) => {
     const requestId = requestIdOf(req.headers[requestIdHeader]);
-    const responseHeaders = new Headers({ [requestIdHeader]: requestId });
+    const responseHeaders = new HeaderMap({ [requestIdHeader]: requestId });
     const c = cors?.(req.method ?? "GET", headersOf(req));
     c?.headers.forEach((v, k) => responseHeaders.set(k, v));
     if (c?.kind === "preflight") {
@@ -190,10 +191,9 @@ export async function startGateway(cfg: ResolvedGatewayConfig, logger: Logger, o
     const info: ExchangeInfo = {};
     const rt = startRequestTrace(req, requestId);
     if (rt.traceId) responseHeaders.set(TRACE_ID_HEADER, rt.traceId);
+    // "close" follows every reply, one cut short (the client went away) included.
     res.once("close", () => {
-      if (!res.writableFinished) endRequestTrace(rt, { method: req.method ?? "", route: info.route ?? "", status: 499, errorCode: "CANCELLED" });
-    });
-    res.once("finish", () => {
+      if (!res.writableFinished) return endRequestTrace(rt, { method: req.method ?? "", route: info.route ?? "", status: 499, errorCode: "CANCELLED" });
       endRequestTrace(rt, { method: req.method ?? "", route: info.route ?? "", status: res.statusCode, errorCode: info.errorCode });
       const latency = performance.now() - started;
       metrics.request({ route: info.route || "unmatched", method: req.method ?? "", status: res.statusCode, seconds: latency / 1000 });

@@ -1,14 +1,9 @@
 import { context, isSpanContextValid, propagation, SpanKind, SpanStatusCode, trace, type Context, type Span } from "@opentelemetry/api";
-import { REQUEST_ID_BAGGAGE_KEY } from "../lib/telemetry.js";
+import { REQUEST_ID_BAGGAGE_KEY, tracerGetter } from "../lib/telemetry.js";
 import { remoteAddressOf, type AnyRequest } from "./server/listener.js";
 
-/** The gateway's tracer, looked up again only when the global provider changes (getTracer costs per call). */
-let cached: { provider: unknown; tracer: ReturnType<typeof trace.getTracer> } | undefined;
-const tracer = () => {
-  const provider = trace.getTracerProvider();
-  if (cached?.provider !== provider) cached = { provider, tracer: provider.getTracer("mesh-gateway") };
-  return cached.tracer;
-};
+/** The gateway's tracer. */
+const tracer = tracerGetter("mesh-gateway");
 
 /** Header carrying the trace id back to the client, so a user can find the trace in Jaeger. */
 export const TRACE_ID_HEADER = "x-trace-id";
@@ -31,25 +26,25 @@ export interface RequestTrace {
  * log line carry the gateway's id.
  */
 export function startRequestTrace(req: AnyRequest, requestId: string): RequestTrace {
-  const carrier: Record<string, string> = {};
-  for (const name of ["traceparent", "tracestate", "baggage"]) {
-    const v = req.headers[name];
-    if (typeof v === "string") carrier[name] = v;
-  }
-  let parent = propagation.extract(context.active(), carrier);
+  // Node's header object is a carrier as it stands: lower-case names, the W3C propagators take the first of repeated values.
+  let parent = propagation.extract(context.active(), req.headers);
   const baggage = (propagation.getBaggage(parent) ?? propagation.createBaggage()).setEntry(REQUEST_ID_BAGGAGE_KEY, { value: requestId });
   parent = propagation.setBaggage(parent, baggage);
   const method = req.method ?? "GET";
+  const url = req.url ?? "/";
+  const q = url.indexOf("?");
+  // What a sampler may look at is set at the start; the rest only on a span that records.
   const span = tracer().startSpan(method, {
     kind: SpanKind.SERVER,
-    attributes: {
-      "http.request.method": method,
-      "url.path": (req.url ?? "/").split("?")[0]!,
+    attributes: { "http.request.method": method, "url.path": q < 0 ? url : url.slice(0, q) },
+  }, parent);
+  if (span.isRecording()) {
+    span.setAttributes({
       "client.address": remoteAddressOf(req),
       "user_agent.original": String(req.headers["user-agent"] ?? ""),
       "network.protocol.version": req.httpVersion,
-    },
-  }, parent);
+    });
+  }
   const sc = span.spanContext();
   const valid = isSpanContextValid(sc);
   return { span, context: trace.setSpan(parent, span), traceId: valid ? sc.traceId : undefined, spanId: valid ? sc.spanId : undefined };
@@ -57,13 +52,15 @@ export function startRequestTrace(req: AnyRequest, requestId: string): RequestTr
 
 /** Ends a request's span with its route (the span's name becomes "GET /api/v1/projects/{id}"), status and error. */
 export function endRequestTrace(t: RequestTrace, o: { method: string; route: string; status: number; errorCode?: string | undefined }): void {
-  if (o.route) {
-    t.span.updateName(`${o.method} ${o.route}`);
-    t.span.setAttribute("http.route", o.route);
+  if (t.span.isRecording()) {
+    if (o.route) {
+      t.span.updateName(`${o.method} ${o.route}`);
+      t.span.setAttribute("http.route", o.route);
+    }
+    t.span.setAttribute("http.response.status_code", o.status);
+    if (o.status >= 500) t.span.setStatus({ code: SpanStatusCode.ERROR, message: o.errorCode ?? `HTTP ${o.status}` });
+    if (o.errorCode) t.span.setAttribute("error.type", o.errorCode);
   }
-  t.span.setAttribute("http.response.status_code", o.status);
-  if (o.status >= 500) t.span.setStatus({ code: SpanStatusCode.ERROR, message: o.errorCode ?? `HTTP ${o.status}` });
-  if (o.errorCode) t.span.setAttribute("error.type", o.errorCode);
   t.span.end();
 }
 

@@ -1,4 +1,6 @@
-import { context, diag, propagation, type Attributes, type Context, type TextMapPropagator } from "@opentelemetry/api";
+import {
+  context, diag, propagation, trace, type Attributes, type Context, type TextMapPropagator, type Tracer, type TracerProvider,
+} from "@opentelemetry/api";
 import { AsyncLocalStorageContextManager } from "@opentelemetry/context-async-hooks";
 import { CompositePropagator, W3CBaggagePropagator, W3CTraceContextPropagator } from "@opentelemetry/core";
 import { OTLPTraceExporter } from "@opentelemetry/exporter-trace-otlp-proto";
@@ -38,6 +40,19 @@ export interface TelemetryOptions {
 export interface Telemetry {
   /** Flushes pending spans (best effort, bounded) and stops export. Never rejects. */
   shutdown(): Promise<void>;
+}
+
+/**
+ * A getter of the tracer `name`, looked up again only when the global tracer provider changes: `trace.getTracer`
+ * costs a provider lookup and a map search on every call, and hot paths start a span per request.
+ */
+export function tracerGetter(name: string): () => Tracer {
+  let cached: { provider: TracerProvider; tracer: Tracer } | undefined;
+  return () => {
+    const provider = trace.getTracerProvider();
+    if (cached?.provider !== provider) cached = { provider, tracer: provider.getTracer(name) };
+    return cached.tracer;
+  };
 }
 
 /** Reads the request id from the baggage of `ctx` (default: the active context); undefined when absent. */

@@ -228,8 +228,8 @@ export function createCluster(opts: ClusterOptions): Cluster {
       header: HeadersInit | undefined, input: MessageInitShape<I>, contextValues?: ContextValues): Promise<UnaryResponse<I, O>> {
       const call: UnaryCall<I> = { signal, deadlineAt: Date.now() + (timeoutMs ?? defaultTimeoutMs), header, input, contextValues };
       const tried = new Set<Endpoint>();
+      if (!opts.retry || !budget || !isRetryable(method)) return attemptUnary(call, method, tried);
       const attempt = () => attemptUnary(call, method, tried);
-      if (!opts.retry || !budget || !isRetryable(method)) return attempt();
       return callWithRetry(attempt, {
         policy: opts.retry, budget, deadlineAt: call.deadlineAt, signal, random: opts.random,
         retryable: (err) => err.code === Code.Unavailable && upstreamFailures.has(err),

@@ -1,5 +1,6 @@
 import { durationMs } from "@bufbuild/protobuf/wkt";
 import type { FilterConfig } from "../config/resolved-config.js";
+import { HeaderMap } from "../../lib/header-map.js";
 
 /** What the CORS filter decided for one request. */
 export type CorsOutcome =
@@ -26,7 +27,7 @@ export function createCors(cfg: FilterConfig<"cors">) {
   const maxAge = String(Math.round(durationMs(cfg.maxAge) / 1000));
 
   function base(origin: string): Headers {
-    const h = new Headers({ vary: "Origin" });
+    const h = new HeaderMap({ vary: "Origin" });
     h.set("access-control-allow-origin", any && !cfg.allowCredentials ? "*" : origin);
     if (cfg.allowCredentials) h.set("access-control-allow-credentials", "true");
     return h;
@@ -37,7 +38,7 @@ export function createCors(cfg: FilterConfig<"cors">) {
     const allowed = origin !== null && (any || origins.has(origin));
     const requested = headers.get("access-control-request-method");
     if (method === "OPTIONS" && origin !== null && requested !== null) {
-      if (!allowed || !methods.has(requested.toUpperCase())) return { kind: "preflight", status: 403, headers: new Headers({ vary: "Origin" }) };
+      if (!allowed || !methods.has(requested.toUpperCase())) return { kind: "preflight", status: 403, headers: new HeaderMap({ vary: "Origin" }) };
       const h = base(origin);
       h.set("access-control-allow-methods", [...methods].join(", "));
       const asked = (headers.get("access-control-request-headers") ?? "").split(",").map((x) => x.trim().toLowerCase()).filter(Boolean);
@@ -46,7 +47,7 @@ export function createCors(cfg: FilterConfig<"cors">) {
       h.set("access-control-max-age", maxAge);
       return { kind: "preflight", status: 204, headers: h };
     }
-    if (!allowed) return { kind: "continue", headers: new Headers(origin === null ? {} : { vary: "Origin" }) };
+    if (!allowed) return { kind: "continue", headers: new HeaderMap(origin === null ? {} : { vary: "Origin" }) };
     const h = base(origin);
     if (exposed) h.set("access-control-expose-headers", exposed);
     return { kind: "continue", headers: h };

@@ -11,6 +11,7 @@ import { buildRequest } from "../transcoding/request.js";
 import { renderResponse, successStatus } from "../transcoding/response.js";
 import type { RouteMatch, Router } from "../transcoding/router.js";
 import { deadlineFor } from "../clusters/deadline.js";
+import { HeaderMap } from "../../lib/header-map.js";
 import { traced } from "../tracing.js";
 import { parseJsonBody, readBody } from "./body.js";
 import { streamContentType, streamFormatOf, writeStream } from "./stream.js";
@@ -88,7 +89,7 @@ export function createRestHandler(deps: RestHandlerDeps) {
     res.once("close", () => { if (!res.writableFinished) controller.abort(new ConnectError("client went away", Code.Canceled)); });
     const ex: RestExchange = {
       requestId, canonical, match, responseHeaders, signal: controller.signal, grpcTimeout: headerValue(req.headers["grpc-timeout"]),
-      upstreamHeaders: new Headers({ "x-request-id": requestId }),
+      upstreamHeaders: new HeaderMap({ "x-request-id": requestId }),
     };
     try {
       const raw = await readBody(req, deps.maxBodyBytes);
@@ -237,35 +238,16 @@ function headerValue(v: string | string[] | undefined): string | undefined {
   return Array.isArray(v) ? v[0] : v;
 }
 
-/** The request's headers as Fetch Headers (HTTP/2 pseudo-headers left out). */
+/** The request's headers as Fetch Headers (HTTP/2 pseudo-headers left out), made once per request. */
 export function headersOf(req: AnyRequest): Headers {
-  const cached = views.get(req);
-  if (cached) return cached;
-  // A view over Node's header object: what the filters read costs no copy into a Fetch Headers
-  // (the copy, with its WebIDL checks, cost more than the filters); a write copies once.
-  let raw: Record<string, string | string[] | undefined> = req.headers;
-  let copied = false;
-  const own = () => { if (!copied) { raw = { ...raw }; copied = true; } return raw; };
-  const get = (name: string): string | null => {
-    const v = raw[name.toLowerCase()];
-    return v === undefined ? null : Array.isArray(v) ? v.join(", ") : v;
-  };
-  function* entries(): Generator<[string, string]> {
-    for (const [k, v] of Object.entries(raw)) if (!k.startsWith(":") && v !== undefined) yield [k, Array.isArray(v) ? v.join(", ") : v];
-  }
-  const view = {
-    get, has: (name: string) => get(name) !== null, entries, [Symbol.iterator]: entries,
-    set: (name: string, value: string) => { own()[name.toLowerCase()] = value; },
-    append: (name: string, value: string) => { const v = get(name); own()[name.toLowerCase()] = v === null ? value : `${v}, ${value}`; },
-    delete: (name: string) => { delete own()[name.toLowerCase()]; },
-    forEach(cb: (value: string, key: string, parent: Headers) => void) { for (const [k, v] of entries()) cb(v, k, view as unknown as Headers); },
-  };
-  views.set(req, view as unknown as Headers);
-  return view as unknown as Headers;
+  let headers = views.get(req);
+  if (!headers) views.set(req, headers = HeaderMap.fromIncoming(req.headers));
+  return headers;
 }
 
 const views = new WeakMap<AnyRequest, Headers>();
 
 function writeHead(res: AnyResponse, status: number, headers: Headers): void {
-  (res as { writeHead(status: number, headers: Record<string, string>): void }).writeHead(status, Object.fromEntries(headers));
+  const record = headers instanceof HeaderMap ? headers.toRecord() : Object.fromEntries(headers);
+  (res as { writeHead(status: number, headers: Record<string, string | string[]>): void }).writeHead(status, record);
 }

@@ -1,6 +1,7 @@
 import http2 from "node:http2";
 import { fromBinary, toBinary, type DescMessage, type MessageShape } from "@bufbuild/protobuf";
 import { Code, ConnectError, type UnaryRequest, type UnaryResponse } from "@connectrpc/connect";
+import { HeaderMap } from "../header-map.js";
 import { errorFromWire, RESERVED_HEADERS, STATUS_DETAILS_KEY } from "./status.js";
 
 export interface H2UnaryOptions {
@@ -151,7 +152,7 @@ interface Reply {
 
 /** Records the stream's reply; a message announced larger than `maxReceive` fails the call at once. */
 function collect(stream: http2.ClientHttp2Stream, maxReceive: number, fail: (err: ConnectError) => void): Reply {
-  const reply: Reply = { httpStatus: 0, header: new Headers(), trailers: undefined, error: undefined, chunks: [], received: 0 };
+  const reply: Reply = { httpStatus: 0, header: new HeaderMap(), trailers: undefined, error: undefined, chunks: [], received: 0 };
   stream.on("response", (headers, flags) => {
     reply.httpStatus = Number(headers[":status"]);
     if (flags & NGHTTP2_FLAG_END_STREAM) reply.trailers = headers; // trailers-only
@@ -297,7 +298,7 @@ function statusError(code: Code, message: string): ConnectError {
 
 /** Incoming headers as Fetch `Headers`, pseudo-headers and `skip` left out; `-bin` values stay base64 as on the wire. */
 function toHeaders(headers: http2.IncomingHttpHeaders, skip: ReadonlySet<string>): Headers {
-  const out = new Headers();
+  const out = new HeaderMap();
   for (const key in headers) {
     if (key.charCodeAt(0) === 58 /* ":" */ || skip.has(key)) continue;
     const v = headers[key];

@@ -16,6 +16,9 @@ const tagResponse: Interceptor = (next) => async (req) => {
   return res;
 };
 
+/** Why each getLog call's signal was aborted, by the call's request id. */
+const abortReasons = new Map<string, Code | string>();
+
 const impl = {
   ingestLog(req: { log?: { requestId: string } }, ctx: { requestHeader: Headers; responseHeader: Headers; responseTrailer: Headers }) {
     if (!req.log?.requestId) throw invalidArgument([{ field: "log.request_id", description: "required" }]);
@@ -23,8 +26,9 @@ const impl = {
     ctx.responseTrailer.set("x-trailer", "t");
     return { message: `Log ingested ${req.log.requestId}` };
   },
-  async getLog(_req: unknown, ctx: { signal: AbortSignal }) {
+  async getLog(req: { requestId: string }, ctx: { signal: AbortSignal }) {
     await sleep(2_000, undefined, { signal: ctx.signal }).catch(() => undefined);
+    abortReasons.set(req.requestId, ctx.signal.aborted ? ConnectError.from(ctx.signal.reason).code : "not aborted");
     return {};
   },
   async *tailLogs(req: { userId: string }, ctx: { signal: AbortSignal }) {
@@ -89,6 +93,16 @@ describe("gRPC server and transport", () => {
     const err = await client.getLog({}, { timeoutMs: 100 }).catch((e: unknown) => e);
     expect(ConnectError.from(err).code).toBe(Code.DeadlineExceeded);
     expect(Date.now() - started).toBeLessThan(1_500);
+  });
+
+  it("aborts the handler's signal with DEADLINE_EXCEEDED at the deadline and CANCELLED when the caller gives up", async () => {
+    await client.getLog({ requestId: "deadline" }, { timeoutMs: 100 }).catch(() => undefined);
+    const ctrl = new AbortController();
+    setTimeout(() => ctrl.abort(), 100);
+    await client.getLog({ requestId: "cancel" }, { signal: ctrl.signal }).catch(() => undefined);
+    await expect.poll(() => abortReasons.has("deadline") && abortReasons.has("cancel")).toBe(true);
+    expect(abortReasons.get("deadline")).toBe(Code.DeadlineExceeded);
+    expect(abortReasons.get("cancel")).toBe(Code.Canceled);
   });
 
   it("streams every server message in order", async () => {

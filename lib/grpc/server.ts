@@ -1,12 +1,13 @@
 import { once } from "node:events";
 import { fromBinary, toBinary, type DescMessage, type DescService, type MessageShape } from "@bufbuild/protobuf";
 import {
-  Code, ConnectError, createContextValues, createHandlerContext, createServiceImplSpec,
+  Code, ConnectError, createContextValues, createServiceImplSpec,
   type HandlerContext, type Interceptor, type MethodImplSpec, type ServiceImpl, type ServiceImplSpec,
 } from "@connectrpc/connect";
 import * as grpc from "@grpc/grpc-js";
 import { HealthImplementation } from "grpc-health-check";
 import { invokeStream, invokeUnary } from "./invoke.js";
+import { HeaderMap } from "../header-map.js";
 import { addReflection } from "./reflection.js";
 import { grpcStatusFromError, headersFromMetadata, metadataFromHeaders } from "./status.js";
 import { createServerTracingInterceptor, kPeerAddress } from "./tracing.js";
@@ -109,23 +110,58 @@ export function deserializer(desc: DescMessage) {
 type AnyCall = grpc.ServerUnaryCall<unknown, unknown> | grpc.ServerReadableStream<unknown, unknown>
   | grpc.ServerWritableStream<unknown, unknown> | grpc.ServerDuplexStream<unknown, unknown>;
 
-function contextFor(spec: MethodImplSpec, service: DescService, call: AnyCall, shutdown?: AbortSignal) {
+/** A call's handler context and what ends it: `end` clears its deadline timer and aborts its signal. */
+interface CallContext extends HandlerContext {
+  end(reason: unknown): void;
+}
+
+/** The abort reason of a call that has ended normally (one error for all: building one per call costs its stack). */
+const CALL_ENDED = new ConnectError("the call has ended", Code.Canceled);
+
+const deadlineExceeded = () => new ConnectError("the operation timed out", Code.DeadlineExceeded);
+
+/**
+ * The HandlerContext Connect's `createHandlerContext` would build, made directly: one AbortController per call,
+ * aborted by the deadline (DEADLINE_EXCEEDED), the client's cancellation (CANCELLED), the server's shutdown
+ * (streams) or the end of the call; headers as {@link HeaderMap}s.
+ */
+function contextFor(spec: MethodImplSpec, service: DescService, call: AnyCall, shutdown?: AbortSignal): CallContext {
   const deadline = call.getDeadline();
   const deadlineMs = deadline instanceof Date ? deadline.getTime() : deadline;
-  const requestAbort = new AbortController();
-  (call as NodeJS.EventEmitter).on("cancelled", () => requestAbort.abort(new ConnectError("call cancelled", Code.Canceled)));
-  return createHandlerContext({
+  const timeoutMs = Number.isFinite(deadlineMs) ? Math.max(0, deadlineMs - Date.now()) : undefined;
+  const controller = new AbortController();
+  let ended = false;
+  let timer: NodeJS.Timeout | undefined;
+  const end = (reason: unknown) => {
+    if (ended) return;
+    ended = true;
+    clearTimeout(timer);
+    shutdown?.removeEventListener("abort", onShutdown);
+    controller.abort(reason);
+  };
+  const onShutdown = () => end(shutdown?.reason);
+  if (timeoutMs !== undefined) timer = setTimeout(() => end(deadlineExceeded()), timeoutMs);
+  if (shutdown?.aborted) end(shutdown.reason);
+  else shutdown?.addEventListener("abort", onShutdown);
+  // grpc-js also reports "cancelled" once a call has ended normally (only an earlier one is the client's), and
+  // when its own deadline timer, which usually fires before ours, has answered DEADLINE_EXCEEDED.
+  (call as NodeJS.EventEmitter).on("cancelled", () => {
+    if (!ended) end(Date.now() >= deadlineMs ? deadlineExceeded() : new ConnectError("call cancelled", Code.Canceled));
+  });
+  return {
     service,
     method: spec.method,
     protocolName: "grpc",
     requestMethod: "POST",
     url: `/${service.typeName}/${spec.method.name}`,
-    timeoutMs: Number.isFinite(deadlineMs) ? Math.max(0, deadlineMs - Date.now()) : undefined,
-    requestSignal: requestAbort.signal,
-    shutdownSignal: shutdown,
+    timeoutMs: () => (Number.isFinite(deadlineMs) ? (deadlineMs as number) - Date.now() : undefined),
+    signal: controller.signal,
     requestHeader: headersFromMetadata(call.metadata),
-    contextValues: createContextValues().set(kPeerAddress, call.getPeer()),
-  });
+    responseHeader: new HeaderMap(),
+    responseTrailer: new HeaderMap(),
+    values: createContextValues().set(kPeerAddress, () => call.getPeer()),
+    end,
+  };
 }
 
 function toStatus(err: unknown) {
@@ -151,7 +187,7 @@ function unaryHandler(m: MethodImplSpec & { kind: "unary" }, service: DescServic
         callback(null, message, metadataFromHeaders(ctx.responseTrailer));
       },
       (err: unknown) => callback(toStatus(err)),
-    ).finally(() => ctx.abort());
+    ).finally(() => ctx.end(CALL_ENDED));
   };
 }
 
@@ -190,7 +226,7 @@ function streamHandler(
       const status = toStatus(err);
       if (clientStreaming && callback) callback(status);
       else call.emit("error", status);
-    }).finally(() => ctx.abort());
+    }).finally(() => ctx.end(CALL_ENDED));
   };
 }
 

@@ -3,6 +3,7 @@ import { anyPack, type Any, AnySchema } from "@bufbuild/protobuf/wkt";
 import { Code, ConnectError } from "@connectrpc/connect";
 import { Metadata, type StatusObject } from "@grpc/grpc-js";
 import { StatusSchema } from "../../gen/google/rpc/status_pb.js";
+import { HeaderMap } from "../header-map.js";
 
 /** Trailer carrying a serialized `google.rpc.Status` with the error's details. */
 export const STATUS_DETAILS_KEY = "grpc-status-details-bin";
@@ -63,7 +64,7 @@ export function errorFromWire(n: number, message: string, metadata: Headers, sta
 
 /** Converts gRPC metadata to Fetch `Headers`; binary values are base64 as on the wire. */
 export function headersFromMetadata(metadata: Metadata): Headers {
-  const headers = new Headers();
+  const headers = new HeaderMap();
   for (const key of Object.keys(metadata.getMap())) {
     if (key === STATUS_DETAILS_KEY) continue;
     for (const v of metadata.get(key)) {
@@ -77,7 +78,7 @@ export function headersFromMetadata(metadata: Metadata): Headers {
 export function metadataFromHeaders(headers: HeadersInit | undefined): Metadata {
   const metadata = new Metadata();
   if (headers === undefined) return metadata;
-  new Headers(headers).forEach((value, key) => {
+  new HeaderMap(headers).forEach((value, key) => {
     if (RESERVED_HEADERS.has(key)) return;
     if (key.endsWith("-bin")) {
       for (const part of value.split(",")) metadata.add(key, Buffer.from(part.trim(), "base64"));

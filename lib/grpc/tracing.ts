@@ -3,7 +3,7 @@ import {
   type Attributes, type Context, type Span, type TextMapGetter, type TextMapSetter,
 } from "@opentelemetry/api";
 import { Code, ConnectError, createContextKey, type Interceptor, type StreamResponse } from "@connectrpc/connect";
-import { REQUEST_ID_BAGGAGE_KEY, currentRequestId } from "../telemetry.js";
+import { REQUEST_ID_BAGGAGE_KEY, currentRequestId, tracerGetter } from "../telemetry.js";
 import { REQUEST_ID_HEADER } from "./interceptors.js";
 
 // RPC semantic conventions are still incubating; the spec advises copying their names rather than importing
@@ -13,10 +13,10 @@ const RPC_SERVICE = "rpc.service";
 const RPC_METHOD = "rpc.method";
 const RPC_GRPC_STATUS_CODE = "rpc.grpc.status_code";
 
-const TRACER_NAME = "mesh.grpc";
+const tracer = tracerGetter("mesh.grpc");
 
-/** Context value of a server call: the caller's `host:port` as grpc-js reports it (`call.getPeer()`). */
-export const kPeerAddress = createContextKey<string | undefined>(undefined, { description: "gRPC peer address" });
+/** Context value of a server call: the caller's `host:port` as grpc-js reports it (`call.getPeer`), asked only by a span that records. */
+export const kPeerAddress = createContextKey<(() => string) | undefined>(undefined, { description: "gRPC peer address" });
 
 const headerGetter: TextMapGetter<Headers> = {
   keys: (h) => [...h.keys()],
@@ -37,10 +37,9 @@ export function createServerTracingInterceptor(): Interceptor {
     let parent = propagation.extract(ROOT_CONTEXT, req.header, headerGetter);
     const headerId = req.header.get(REQUEST_ID_HEADER);
     if (headerId && currentRequestId(parent) === undefined) parent = withBaggageRequestId(parent, headerId);
-    const attributes = rpcAttributes(req.service.typeName, req.method.name);
+    const span = tracer().startSpan(spanName(req), { kind: SpanKind.SERVER, attributes: rpcAttributes(req.service.typeName, req.method.name) }, parent);
     const peer = req.contextValues.get(kPeerAddress);
-    if (peer) Object.assign(attributes, hostPort(peer, "network.peer.address", "network.peer.port"));
-    const span = trace.getTracer(TRACER_NAME).startSpan(spanName(req), { kind: SpanKind.SERVER, attributes }, parent);
+    if (peer && span.isRecording()) span.setAttributes(hostPort(peer(), "network.peer.address", "network.peer.port"));
     const spanContext = trace.setSpan(parent, span);
     const finish = finisher(span);
     return context.with(spanContext, () => traced(() => next(req), finish, req.signal, spanContext));
@@ -65,7 +64,7 @@ export function createClientTracingInterceptor(address: string): Interceptor {
       return next(req);
     }
     const attributes = { ...rpcAttributes(req.service.typeName, req.method.name), ...target };
-    const span = trace.getTracer(TRACER_NAME).startSpan(spanName(req), { kind: SpanKind.CLIENT, attributes }, parent);
+    const span = tracer().startSpan(spanName(req), { kind: SpanKind.CLIENT, attributes }, parent);
     const spanContext = trace.setSpan(parent, span);
     propagation.inject(spanContext, req.header, headerSetter);
     return context.with(spanContext, () => traced(() => next(req), finisher(span), req.signal, undefined));

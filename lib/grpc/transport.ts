@@ -5,6 +5,7 @@ import {
   type StreamResponse, type Transport, type UnaryRequest, type UnaryResponse,
 } from "@connectrpc/connect";
 import * as grpc from "@grpc/grpc-js";
+import { HeaderMap } from "../header-map.js";
 import { createH2UnaryClient } from "./h2-unary.js";
 import { applyInterceptors, normalize } from "./invoke.js";
 import { deserializer, serializer } from "./server.js";
@@ -64,7 +65,7 @@ export function createGrpcTransport(opts: GrpcTransportOptions): GrpcTransport {
     requestMethod: "POST",
     url: `grpc://${opts.address}/${method.parent.typeName}/${method.name}`,
     signal: signal ?? new AbortController().signal,
-    header: new Headers(header),
+    header: new HeaderMap(header),
     contextValues: contextValues ?? createContextValues(),
   });
 
