@@ -1,7 +1,11 @@
+import { readFileSync } from "node:fs";
 import { ConfigError } from "./config.js";
 import { createLogger, type Logger } from "./logger.js";
 import { onShutdown } from "./shutdown.js";
 import { startTelemetry } from "./telemetry.js";
+
+/** The mesh's release (package.json `version`): every process's `service.version`. */
+export const MESH_VERSION: string = (JSON.parse(readFileSync(new URL("../package.json", import.meta.url), "utf8")) as { version: string }).version;
 
 export interface ServiceEntry<C extends { LOG_LEVEL: string }> {
   /** `service.name` of spans and the `service` field of log lines. */
@@ -19,7 +23,7 @@ export interface ServiceEntry<C extends { LOG_LEVEL: string }> {
  * last. The only reader of `process.env`.
  */
 export async function runService<C extends { LOG_LEVEL: string }>(entry: ServiceEntry<C>): Promise<void> {
-  const telemetry = startTelemetry({ serviceName: entry.name, env: process.env });
+  const telemetry = startTelemetry({ serviceName: entry.name, serviceVersion: MESH_VERSION, env: process.env });
   let config: C;
   try {
     config = entry.loadConfig(process.env);

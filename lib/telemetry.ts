@@ -96,7 +96,8 @@ export function createW3CPropagator(): TextMapPropagator {
 /**
  * Starts the OpenTelemetry NodeSDK for this process and registers it globally: AsyncLocalStorage context,
  * {@link createW3CPropagator}, a tracer provider with {@link createRequestIdSpanProcessor}, and resource
- * `service.name`, `service.version`, `deployment.environment.name` (from `NODE_ENV`; `OTEL_RESOURCE_ATTRIBUTES` wins).
+ * `service.name`, `service.version`, `deployment.environment.name` and its pre-1.27 name `deployment.environment` (from
+ * `NODE_ENV`; `OTEL_RESOURCE_ATTRIBUTES` wins).
  *
  * Spans always exist (their ids reach logs and `traceparent`), but they are exported only when
  * `OTEL_EXPORTER_OTLP_ENDPOINT` or `OTEL_EXPORTER_OTLP_TRACES_ENDPOINT` is set: OTLP HTTP/protobuf through a
@@ -140,9 +141,15 @@ function startCorrelationOnly(): Telemetry {
 function resourceAttributes(opts: TelemetryOptions, env: Env): Attributes {
   const attributes: Attributes = { [ATTR_SERVICE_NAME]: opts.serviceName };
   if (opts.serviceVersion !== undefined) attributes[ATTR_SERVICE_VERSION] = opts.serviceVersion;
-  if (nonBlank(env.NODE_ENV)) attributes[ATTR_DEPLOYMENT_ENVIRONMENT_NAME] = env.NODE_ENV;
+  if (nonBlank(env.NODE_ENV)) {
+    attributes[ATTR_DEPLOYMENT_ENVIRONMENT_NAME] = env.NODE_ENV;
+    // The attribute's name before semantic conventions 1.27, still what many backends and dashboards filter on.
+    attributes[DEPLOYMENT_ENVIRONMENT_LEGACY] = env.NODE_ENV;
+  }
   return attributes;
 }
+
+const DEPLOYMENT_ENVIRONMENT_LEGACY = "deployment.environment";
 
 /** Whether spans are exported: an OTLP endpoint is configured. */
 function exporting(env: Env): boolean {

@@ -185,7 +185,26 @@ describe.each([false, true])("gRPC tracing (unaryOverHttp2: %s)", (unaryOverHttp
   });
 
   it("tags the server span with x-request-id when the caller sent no baggage", async () => {
-    await client.ingestLog({ log: create(LogRecordSchema, { requestId: "r" }) }, { headers: { "x-request-id": "hdr-1" } });
+    await trace.getTracer("test").startActiveSpan("caller without baggage", async (span) => {
+      await client.ingestLog({ log: create(LogRecordSchema, { requestId: "r" }) }, { headers: { "x-request-id": "hdr-1" } });
+      span.end();
+    });
     expect(spanOf("IngestLog", SpanKind.SERVER).attributes.request_id).toBe("hdr-1");
+  });
+
+  it("traces nothing of a call made outside any span (background work), on either side, and says so to the server", async () => {
+    let seen: string | undefined;
+    const probing = createGrpcTransport({ address: `127.0.0.1:${port}`, unaryOverHttp2, interceptors: [(next) => async (req) => {
+      const res = await next(req);
+      seen = req.header.get("traceparent") ?? undefined;
+      return res;
+    }] });
+    try {
+      await createClient(LoggingService, probing).ingestLog({ log: create(LogRecordSchema, { requestId: "background" }) });
+    } finally {
+      probing.close();
+    }
+    expect(seen).toMatch(/^00-[0-9a-f]{32}-[0-9a-f]{16}-00$/);
+    expect(finished().filter((s) => s.name === method("IngestLog"))).toEqual([]);
   });
 });

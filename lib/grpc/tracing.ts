@@ -1,6 +1,7 @@
+import { randomBytes } from "node:crypto";
 import {
-  context, propagation, ROOT_CONTEXT, SpanKind, SpanStatusCode, trace,
-  type Attributes, type Context, type Span, type TextMapGetter, type TextMapSetter,
+  context, propagation, ROOT_CONTEXT, SpanKind, SpanStatusCode, trace, TraceFlags,
+  type Attributes, type Context, type Span, type SpanContext, type TextMapGetter, type TextMapSetter,
 } from "@opentelemetry/api";
 import { Code, ConnectError, createContextKey, type Interceptor, type StreamResponse } from "@connectrpc/connect";
 import { REQUEST_ID_BAGGAGE_KEY, currentRequestId, tracerGetter } from "../telemetry.js";
@@ -47,7 +48,8 @@ export function createServerTracingInterceptor(): Interceptor {
 }
 
 /**
- * Client interceptor, innermost: a CLIENT span `<package.Service>/<Method>` per call, child of the context
+ * Client interceptor, innermost: a CLIENT span `<package.Service>/<Method>` per call made inside a recording
+ * span (none outside any span or under an unsampled one, whose context is still passed on), child of the context
  * active when the call starts, injected into the outgoing metadata (W3C `traceparent`/`tracestate`/`baggage`)
  * so the server's span becomes its child and baggage `request_id` crosses the hop. `address` is the
  * transport's target (`host:port`, optionally `dns:///`), recorded as `server.address`/`server.port`.
@@ -57,10 +59,13 @@ export function createClientTracingInterceptor(address: string): Interceptor {
   const target = hostPort(address.replace(/^dns:\/\/\//, ""), "server.address", "server.port");
   return (next) => async (req) => {
     const parent = context.active();
-    // An unsampled trace records nothing below it (parent-based sampling): pass its context on, skip the span.
     const active = trace.getSpan(parent);
-    if (active && !active.isRecording()) {
-      propagation.inject(parent, req.header, headerSetter);
+    if (!active || !active.isRecording()) {
+      // An unsampled trace records nothing below it (parent-based sampling): pass its context on, skip the span.
+      // A call made outside any span (a background loop: rollups, health checks, watch and access-log streams)
+      // is not traced either: it carries an unsampled context of its own, so the server records nothing and
+      // the background does not fill the tracing backend with a trace per tick.
+      propagation.inject(active ? parent : trace.setSpanContext(parent, unsampledContext()), req.header, headerSetter);
       return next(req);
     }
     const attributes = { ...rpcAttributes(req.service.typeName, req.method.name), ...target };
@@ -69,6 +74,12 @@ export function createClientTracingInterceptor(address: string): Interceptor {
     propagation.inject(spanContext, req.header, headerSetter);
     return context.with(spanContext, () => traced(() => next(req), finisher(span), req.signal, undefined));
   };
+}
+
+/** A fresh, valid span context marked not sampled. */
+function unsampledContext(): SpanContext {
+  const ids = randomBytes(24).toString("hex");
+  return { traceId: ids.slice(0, 32), spanId: ids.slice(32), traceFlags: TraceFlags.NONE, isRemote: false };
 }
 
 type AnyResponse = Awaited<ReturnType<Parameters<Interceptor>[0]>>;
