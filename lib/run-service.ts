@@ -2,7 +2,7 @@ import { readFileSync } from "node:fs";
 import { ConfigError } from "./config.js";
 import { createLogger, type Logger } from "./logger.js";
 import { onShutdown } from "./shutdown.js";
-import { startTelemetry } from "./telemetry.js";
+import { spanExportStats, startTelemetry } from "./telemetry.js";
 
 /** The mesh's release (package.json `version`): every process's `service.version`. */
 export const MESH_VERSION: string = (JSON.parse(readFileSync(new URL("../package.json", import.meta.url), "utf8")) as { version: string }).version;
@@ -33,6 +33,7 @@ export async function runService<C extends { LOG_LEVEL: string }>(entry: Service
     process.exit(1);
   }
   const logger = createLogger({ service: entry.name, level: config.LOG_LEVEL });
+  reportSpanLosses(logger);
   try {
     const service = await entry.start(config, logger);
     onShutdown(logger, [() => telemetry.shutdown(), () => service.stop()]);
@@ -41,4 +42,19 @@ export async function runService<C extends { LOG_LEVEL: string }>(entry: Service
     await telemetry.shutdown();
     process.exit(1);
   }
+}
+
+/** Once a minute, a warning when spans were dropped (export queue full) or failed to export since the last one. */
+function reportSpanLosses(logger: Logger): void {
+  let last = spanExportStats();
+  setInterval(() => {
+    const now = spanExportStats();
+    const dropped = now.dropped - last.dropped;
+    const failed = now.failed - last.failed;
+    last = now;
+    if (dropped > 0 || failed > 0) {
+      logger.warn({ spans_dropped: dropped, spans_failed: failed, spans_dropped_total: now.dropped, spans_failed_total: now.failed },
+        "trace spans were lost in the last minute: the OTLP collector is slow or unreachable (requests are not affected)");
+    }
+  }, 60_000).unref();
 }

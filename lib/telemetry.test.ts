@@ -23,6 +23,7 @@ import {
   createRequestIdSpanProcessor,
   createW3CPropagator,
   currentRequestId,
+  spanExportStats,
   startTelemetry,
   withRequestId,
 } from "./telemetry.js";
@@ -149,6 +150,17 @@ async function startCollector(): Promise<FakeCollector> {
   };
 }
 
+/** A collector that refuses every export with 400 (a permanent failure: the exporter does not retry). */
+async function startRefusingCollector(): Promise<FakeCollector> {
+  const server: Server = createServer((req, res) => {
+    req.resume();
+    req.on("end", () => res.writeHead(400, { "content-type": "text/plain" }).end("refused"));
+  });
+  await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
+  const { port } = server.address() as AddressInfo;
+  return { url: `http://127.0.0.1:${port}`, requests: [], close: () => new Promise((resolve) => server.close(() => resolve())) };
+}
+
 // Each test starts the real SDK, which registers OTel globals; afterEach unregisters them for the next one.
 describe("startTelemetry", () => {
   let collector: FakeCollector;
@@ -229,6 +241,44 @@ describe("startTelemetry", () => {
     await expect(telemetry.shutdown()).resolves.toBeUndefined();
     expect(performance.now() - started).toBeLessThan(1000);
     collector = await startCollector(); // afterEach closes it
+  });
+
+  it("drops and counts the spans beyond its queue while the collector never answers; ending a span never waits", async () => {
+    const blackhole = createServer(() => undefined); // accepts, never answers
+    await new Promise<void>((resolve) => blackhole.listen(0, "127.0.0.1", resolve));
+    const before = spanExportStats();
+    try {
+      const telemetry = startTelemetry({
+        serviceName: "svc-test", shutdownTimeoutMillis: 200,
+        env: { OTEL_EXPORTER_OTLP_ENDPOINT: `http://127.0.0.1:${(blackhole.address() as AddressInfo).port}`, OTEL_BSP_MAX_QUEUE_SIZE: "10" },
+      });
+      for (let i = 0; i < 1000; i++) trace.getTracer("t").startSpan(`op ${i}`).end();
+      expect(spanExportStats().dropped - before.dropped).toBe(990);
+      await telemetry.shutdown();
+      expect(spanExportStats().exported - before.exported).toBe(0);
+    } finally {
+      blackhole.closeAllConnections();
+      await new Promise((resolve) => blackhole.close(resolve));
+    }
+  });
+
+  it("counts the spans the collector accepted and those it refused", async () => {
+    const before = spanExportStats();
+    vi.stubEnv("OTEL_EXPORTER_OTLP_ENDPOINT", collector.url);
+    let telemetry = startTelemetry({ serviceName: "svc-test", env: process.env });
+    for (let i = 0; i < 3; i++) trace.getTracer("t").startSpan("op").end();
+    await telemetry.shutdown();
+    expect(spanExportStats().exported - before.exported).toBe(3);
+    trace.disable();
+    context.disable();
+    propagation.disable();
+    await collector.close();
+    collector = await startRefusingCollector();
+    vi.stubEnv("OTEL_EXPORTER_OTLP_ENDPOINT", collector.url);
+    telemetry = startTelemetry({ serviceName: "svc-test", env: process.env });
+    for (let i = 0; i < 2; i++) trace.getTracer("t").startSpan("op").end();
+    await telemetry.shutdown();
+    expect(spanExportStats()).toMatchObject({ exported: before.exported + 3, failed: before.failed + 2, dropped: before.dropped });
   });
 
   it("records no spans when OTEL_SDK_DISABLED=true", async () => {

@@ -1,12 +1,12 @@
 import {
-  context, diag, propagation, trace, type Attributes, type Context, type TextMapPropagator, type Tracer, type TracerProvider,
+  context, diag, propagation, trace, TraceFlags, type Attributes, type Context, type TextMapPropagator, type Tracer, type TracerProvider,
 } from "@opentelemetry/api";
 import { AsyncLocalStorageContextManager } from "@opentelemetry/context-async-hooks";
-import { CompositePropagator, W3CBaggagePropagator, W3CTraceContextPropagator } from "@opentelemetry/core";
+import { CompositePropagator, ExportResultCode, W3CBaggagePropagator, W3CTraceContextPropagator } from "@opentelemetry/core";
 import { OTLPTraceExporter } from "@opentelemetry/exporter-trace-otlp-proto";
 import { defaultResource, resourceFromAttributes } from "@opentelemetry/resources";
 import { NodeSDK, type NodeSDKConfiguration } from "@opentelemetry/sdk-node";
-import { AlwaysOffSampler, BatchSpanProcessor, ParentBasedSampler, type SpanProcessor } from "@opentelemetry/sdk-trace";
+import { AlwaysOffSampler, BatchSpanProcessor, ParentBasedSampler, type SpanExporter, type SpanProcessor } from "@opentelemetry/sdk-trace";
 import { ATTR_DEPLOYMENT_ENVIRONMENT_NAME, ATTR_SERVICE_NAME, ATTR_SERVICE_VERSION } from "@opentelemetry/semantic-conventions";
 
 /** W3C baggage key the gateway sets from `x-request-id`; every hop forwards it. */
@@ -101,7 +101,8 @@ export function createW3CPropagator(): TextMapPropagator {
  *
  * Spans always exist (their ids reach logs and `traceparent`), but they are exported only when
  * `OTEL_EXPORTER_OTLP_ENDPOINT` or `OTEL_EXPORTER_OTLP_TRACES_ENDPOINT` is set: OTLP HTTP/protobuf through a
- * BatchSpanProcessor whose queue is bounded (`OTEL_BSP_MAX_QUEUE_SIZE`, default 2048; overflow is dropped), so a
+ * BatchSpanProcessor whose queue is bounded (`OTEL_BSP_MAX_QUEUE_SIZE`, default 2048; overflow is dropped and
+ * counted, with failed exports, in {@link spanExportStats}), so a
  * slow or dead collector never blocks or fails a request. Export failures go to OTel's `diag` only, which is
  * silent unless `OTEL_LOG_LEVEL` is set. No metrics or OTel logs are exported.
  *
@@ -159,15 +160,70 @@ function exporting(env: Env): boolean {
 function exportProcessors(env: Env): SpanProcessor[] {
   if (!exporting(env)) return [];
   // Built here rather than by the SDK (which would read OTEL_BSP_* itself) because we also add our own processor.
-  return [
-    new BatchSpanProcessor({
-      exporter: new OTLPTraceExporter(),
-      maxQueueSize: positiveInt(env.OTEL_BSP_MAX_QUEUE_SIZE) ?? 2048,
-      maxExportBatchSize: positiveInt(env.OTEL_BSP_MAX_EXPORT_BATCH_SIZE) ?? 512,
-      scheduledDelayMillis: positiveInt(env.OTEL_BSP_SCHEDULE_DELAY) ?? 5000,
-      exportTimeoutMillis: positiveInt(env.OTEL_BSP_EXPORT_TIMEOUT) ?? 30_000,
-    }),
-  ];
+  const maxQueueSize = positiveInt(env.OTEL_BSP_MAX_QUEUE_SIZE) ?? 2048;
+  const exporter = countingExporter(new OTLPTraceExporter());
+  const batch = new BatchSpanProcessor({
+    exporter,
+    maxQueueSize,
+    maxExportBatchSize: positiveInt(env.OTEL_BSP_MAX_EXPORT_BATCH_SIZE) ?? 512,
+    scheduledDelayMillis: positiveInt(env.OTEL_BSP_SCHEDULE_DELAY) ?? 5000,
+    exportTimeoutMillis: positiveInt(env.OTEL_BSP_EXPORT_TIMEOUT) ?? 30_000,
+  });
+  return [boundedQueue(batch, maxQueueSize)];
+}
+
+/** What this process's span export has done since it started (all zero when nothing is exported). */
+export interface SpanExportStats {
+  /** Spans the collector accepted. */
+  readonly exported: number;
+  /** Spans dropped because the export queue was full (a slow or unreachable collector). */
+  readonly dropped: number;
+  /** Spans whose export failed (collector refused or unreachable, timeout). */
+  readonly failed: number;
+}
+
+const exportStats = { exported: 0, dropped: 0, failed: 0, queued: 0 };
+
+/** This process's span export counts: `/stats` and the periodic telemetry warning report them. */
+export function spanExportStats(): SpanExportStats {
+  return { exported: exportStats.exported, dropped: exportStats.dropped, failed: exportStats.failed };
+}
+
+/** Counts the spans handed to `inner` (they leave the queue) and how their export ended. */
+function countingExporter(inner: SpanExporter): SpanExporter {
+  return {
+    export(spans, done) {
+      exportStats.queued -= spans.length;
+      inner.export(spans, (result) => {
+        if (result.code === ExportResultCode.SUCCESS) exportStats.exported += spans.length;
+        else exportStats.failed += spans.length;
+        done(result);
+      });
+    },
+    shutdown: () => inner.shutdown(),
+    forceFlush: () => inner.forceFlush?.() ?? Promise.resolve(),
+  };
+}
+
+/**
+ * The batch processor behind a gate that knows how many sampled spans wait in its queue: one past `maxQueueSize`
+ * is dropped and counted (the batch processor drops it too, but only tells `diag`). Ending a span never waits.
+ */
+function boundedQueue(batch: BatchSpanProcessor, maxQueueSize: number): SpanProcessor {
+  return {
+    onStart: (span, parentContext) => batch.onStart(span, parentContext),
+    onEnd(span) {
+      if ((span.spanContext().traceFlags & TraceFlags.SAMPLED) === 0) return;
+      if (exportStats.queued >= maxQueueSize) {
+        exportStats.dropped++;
+        return;
+      }
+      exportStats.queued++;
+      batch.onEnd(span);
+    },
+    forceFlush: () => batch.forceFlush(),
+    shutdown: () => batch.shutdown(),
+  };
 }
 
 /** Waits for `work` at most `ms`; failures and timeouts are reported to OTel `diag`, never thrown. */

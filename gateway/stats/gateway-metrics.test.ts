@@ -1,4 +1,5 @@
 import { describe, expect, it } from "vitest";
+import { spanExportStats } from "../../lib/telemetry.js";
 import type { Cluster } from "../clusters/cluster.js";
 import { createGatewayMetrics } from "./gateway-metrics.js";
 import { createRegistry } from "./registry.js";
@@ -26,6 +27,7 @@ describe("gateway metrics", () => {
       "mesh_gateway_cache_total counter",
       "mesh_gateway_upstream_errors_total counter",
       "mesh_gateway_access_log_dropped_total counter",
+      "mesh_gateway_trace_spans_total counter",
       "mesh_gateway_open_connections gauge",
       "mesh_gateway_upstream_in_flight gauge",
       "mesh_gateway_upstream_overflows_total counter",
@@ -73,6 +75,17 @@ describe("gateway metrics", () => {
     ]));
     open = 9;
     expect(samples(r.render())).toContain("mesh_gateway_open_connections 9");
+  });
+
+  it("reports the process's span export outcomes at every scrape", () => {
+    const r = createRegistry();
+    createGatewayMetrics(r, {});
+    const s = spanExportStats();
+    expect(samples(r.render())).toEqual(expect.arrayContaining([
+      `mesh_gateway_trace_spans_total{outcome="exported"} ${s.exported}`,
+      `mesh_gateway_trace_spans_total{outcome="failed"} ${s.failed}`,
+      `mesh_gateway_trace_spans_total{outcome="dropped"} ${s.dropped}`,
+    ]));
   });
 
   it("names a filter's counter <filter>_<event>_total and hands the same counter out twice", () => {

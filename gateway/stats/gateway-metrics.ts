@@ -1,3 +1,4 @@
+import { spanExportStats } from "../../lib/telemetry.js";
 import type { Cluster } from "../clusters/cluster.js";
 import type { Counter, Histogram, Labels, Registry } from "./registry.js";
 
@@ -86,6 +87,16 @@ export function createGatewayMetrics(registry: Registry, opts: GatewayMetricsOpt
 /** The metrics read at scrape time from the listener and the clusters. */
 function declareCollected(registry: Registry, opts: GatewayMetricsOptions): void {
   const { openConnections, clusters } = opts;
+  registry.collected<{ outcome: string }>({
+    name: "trace_spans_total", type: "counter", labelNames: ["outcome"],
+    help: "Trace spans this process handed to its OTLP exporter, by outcome: exported, failed (refused or unreachable collector), dropped (export queue full).",
+    collect: (emit) => {
+      const s = spanExportStats();
+      emit(s.exported, { outcome: "exported" });
+      emit(s.failed, { outcome: "failed" });
+      emit(s.dropped, { outcome: "dropped" });
+    },
+  });
   if (openConnections) {
     registry.collected({ name: "open_connections", type: "gauge", help: "Open client connections to the public listener.", collect: (emit) => emit(openConnections()) });
   }
