@@ -1,6 +1,8 @@
 import { Code, ConnectError } from "@connectrpc/connect";
-import { Redis, type RedisOptions } from "ioredis";
+import { ATTR_DB_NAMESPACE, ATTR_DB_OPERATION_NAME, ATTR_DB_SYSTEM_NAME } from "@opentelemetry/semantic-conventions";
+import { Redis, type Command, type RedisOptions } from "ioredis";
 import type { Logger } from "pino";
+import { dbCallTraced, dbErrorType, serverAttributes, traceDbCall, type DbAttributes } from "../../lib/db-tracing.js";
 import { checkTtl } from "./args.js";
 import { gcraParams, toDecision, toMicros } from "./gcra.js";
 import type { GatewayState } from "./port.js";
@@ -42,7 +44,8 @@ interface Scripted {
  * background (reconnectDelay), and calls succeed again once it has. Every
  * method throws ConnectError as mapped by `redisError`: UNAVAILABLE when
  * Redis is down or slow. A rate-limit decision that timed out may still have
- * been applied by the server; a failed one is never resent.
+ * been applied by the server; a failed one is never resent. Every command
+ * gets a "redis" span under a recording caller span (`traceCommands`).
  */
 export function createRedisState(url: string, opts: RedisStateOptions = {}): GatewayState {
   const commandTimeoutMs = opts.commandTimeoutMs ?? 100;
@@ -61,6 +64,7 @@ export function createRedisState(url: string, opts: RedisStateOptions = {}): Gat
     // decision under load, the same atomicity (each script still runs alone on the server).
     enableAutoPipelining: true,
   });
+  traceCommands(client);
   client.defineCommand("meshRateLimit", { lua: rateLimitLua, numberOfKeys: 1 });
   client.defineCommand("meshCacheSet", { lua: cacheSetLua });
   client.defineCommand("meshCacheInvalidate", { lua: cacheInvalidateLua, numberOfKeys: 1 });
@@ -110,6 +114,53 @@ function connect(url: string, options: RedisOptions): Redis {
   } catch (err) {
     throw new ConnectError("invalid Redis URL", Code.Internal, undefined, undefined, err);
   }
+}
+
+/** What sends commands: the client, or a pipeline (auto-pipelining queues each command on one). */
+interface CommandSender {
+  sendCommand(command: Command, stream?: unknown, node?: unknown): unknown;
+}
+
+/**
+ * Gives every command `client` sends a "redis" CLIENT span (lib/db-tracing.ts) when the caller's span records:
+ * named by the command in upper case (a script call is EVALSHA, though ioredis sends EVAL with the body on a
+ * connection's first call), with the db index and the server, never the arguments (keys and values hold ids and
+ * tokens). The span starts where the caller issues the command, synchronously in its context: the client's
+ * `sendCommand`, or with auto-pipelining, the `sendCommand` of the pipeline the command is queued on. Such a
+ * pipeline later writes its commands through the client's `sendCommand` with a stream, from whichever context
+ * flushes it; that pass is not traced again. The span ends when the command's promise settles. (MULTI builds
+ * its pipelines apart, unseen here; the adapter sends none.)
+ */
+function traceCommands(client: Redis): void {
+  const { db, path, host, port } = client.options;
+  const server: DbAttributes = {
+    [ATTR_DB_SYSTEM_NAME]: "redis", [ATTR_DB_NAMESPACE]: String(db ?? 0),
+    ...serverAttributes(path ?? host, path ? undefined : port),
+  };
+  const traced = (send: CommandSender["sendCommand"]) => function (this: unknown, command: Command, stream?: unknown, node?: unknown): unknown {
+    if (stream !== undefined || !dbCallTraced()) return send.call(this, command, stream, node);
+    let sent: unknown;
+    void traceDbCall({ ...server, [ATTR_DB_OPERATION_NAME]: command.name.toUpperCase() }, () => {
+      sent = send.call(this, command, stream, node);
+      return command.promise;
+    }, redisErrorType);
+    return sent;
+  };
+  const sender = client as unknown as CommandSender & { pipeline(...args: unknown[]): CommandSender };
+  sender.sendCommand = traced(sender.sendCommand);
+  const pipeline = sender.pipeline;
+  sender.pipeline = function (this: unknown, ...args: unknown[]) {
+    const p = pipeline.apply(this, args);
+    p.sendCommand = traced(p.sendCommand);
+    return p;
+  };
+}
+
+/** `error.type` of a failed command: a server error's prefix (ERR, WRONGTYPE, NOSCRIPT…), else `dbErrorType`'s. */
+function redisErrorType(err: unknown): string {
+  const e = err as { name?: unknown; message?: unknown };
+  const prefix = e.name === "ReplyError" && typeof e.message === "string" ? /^[A-Z]+(?=\s|$)/.exec(e.message)?.[0] : undefined;
+  return prefix ?? dbErrorType(err);
 }
 
 type Run = (<R>(op: () => Promise<R>) => Promise<R>) & { close(): Promise<void> };

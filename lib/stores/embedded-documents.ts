@@ -17,6 +17,11 @@ import type { Doc, DocumentCollection, DocumentDb, Filter, FindOptions, IndexOpt
  * It refuses, with INTERNAL, what the port excludes because FerretDB lacks it
  * (see mongo.ts): a feature used here would otherwise pass local tests and
  * fail on the real server.
+ *
+ * It makes no tracing spans: an operation is a call into an in-process data
+ * structure, not a database call (no `db.system.name` of the conventions fits
+ * it), and it would cost every request for nothing a trace needs.
+ * The MongoDB adapter traces its operations (mongo.ts, lib/db-tracing.ts).
  */
 export function createEmbeddedDocumentDb(): DocumentDb {
   const stores = new Map<string, Store>();

@@ -58,12 +58,14 @@
  * - Change streams (not used).
  */
 import { Code, ConnectError } from "@connectrpc/connect";
+import { ATTR_DB_COLLECTION_NAME, ATTR_DB_NAMESPACE, ATTR_DB_OPERATION_NAME, ATTR_DB_SYSTEM_NAME } from "@opentelemetry/semantic-conventions";
 import {
   Double, MongoBulkWriteError, MongoClient, MongoNetworkError, MongoNotConnectedError, MongoOperationTimeoutError,
   MongoServerClosedError, MongoServerSelectionError, MongoTopologyClosedError, ObjectId,
   type AnyBulkWriteOperation, type Collection, type Document, type MongoClientOptions,
 } from "mongodb";
 import type { Logger } from "pino";
+import { dbCallTraced, serverAttributes, traceDbCall, type DbAttributes, type ServerAttributes } from "../db-tracing.js";
 import type { Doc, DocumentCollection, DocumentDb, Filter, FindOptions, Update, UpsertOp } from "./documents.js";
 
 /**
@@ -84,12 +86,14 @@ const clientOptions: MongoClientOptions = {
 /**
  * A DocumentDb on the MongoDB (or FerretDB) at `url`, database `dbName`.
  * Connects on first use; `ping` proves the server is there. Throws INTERNAL
- * for a malformed URL; every method throws ConnectError as mapped by `mongoError`.
+ * for a malformed URL; every method throws ConnectError as mapped by `mongoError`. Every collection operation
+ * gets a "mongodb" CLIENT span when the caller's span records (see `collectionRunner`).
  */
 export function createMongoDocumentDb(url: string, dbName: string, logger?: Logger): DocumentDb {
   const pooled = connector(() => new MongoClient(url, clientOptions));
   const serial = connector(() => new MongoClient(url, { ...clientOptions, maxPoolSize: 1 })); // read-modify-writes, see above
   const run = runner(logger);
+  const database: DbAttributes = { [ATTR_DB_SYSTEM_NAME]: "mongodb", [ATTR_DB_NAMESPACE]: dbName, ...mongoServer(url) };
   // Whether the server is FerretDB (buildInfo names its version), asked once.
   let ferret: Promise<boolean> | undefined;
   const isFerretDb = () => (ferret ??= run(async () => {
@@ -98,7 +102,7 @@ export function createMongoDocumentDb(url: string, dbName: string, logger?: Logg
   }).catch((err: unknown) => { ferret = undefined; throw err; }));
   return {
     kind: "mongodb",
-    collection: <T extends Doc = Doc>(name: string) => mongoCollection<T>(run,
+    collection: <T extends Doc = Doc>(name: string) => mongoCollection<T>(collectionRunner(run, database, name),
       async () => (await pooled.client()).db(dbName).collection<Doc>(name),
       async () => (await serial.client()).db(dbName).collection<Doc>(name),
       isFerretDb,
@@ -190,35 +194,62 @@ function guarded<R>(make: () => R): R {
   }
 }
 
+/** Runs one operation of a collection, named as the driver method it calls (`find`, `bulkWrite`…). */
+type CollectionRun = <R>(operation: string, op: () => Promise<R>) => Promise<R>;
+
+/**
+ * Runs a collection's operations through `run`, each in a "mongodb" CLIENT span (lib/db-tracing.ts) with the
+ * collection and operation names, when the caller's span records. Filters, documents and pipelines are never
+ * recorded: they hold ids and user data. One span covers the whole operation, its batches and upsert retry.
+ */
+function collectionRunner(run: Run, database: DbAttributes, collection: string): CollectionRun {
+  return (operation, op) => (dbCallTraced()
+    ? run(() => traceDbCall({ ...database, [ATTR_DB_COLLECTION_NAME]: collection, [ATTR_DB_OPERATION_NAME]: operation }, op))
+    : run(op));
+}
+
+/**
+ * `server.address` and `server.port` of a MongoDB URL: its first host, port 27017 unless given (none for
+ * `mongodb+srv`, whose port comes from DNS). Credentials and options are never read.
+ */
+function mongoServer(url: string): ServerAttributes {
+  const m = /^mongodb(\+srv)?:\/\/(?:[^@/]*@)?([^/?,]+)/.exec(url);
+  const hostPort = m?.[2] === undefined ? undefined : /^(\[[^\]]*\]|[^:]*)(?::(\d+))?$/.exec(m[2]);
+  if (!m || !hostPort?.[1]) return {};
+  const port = hostPort[2] === undefined ? (m[1] ? undefined : 27017) : Number(hostPort[2]);
+  return serverAttributes(hostPort[1].replace(/^\[(.*)\]$/, "$1"), port);
+}
+
 type Lazy = () => Promise<Collection<Doc>>;
 
-function mongoCollection<T extends Doc>(run: Run, reads: Lazy, writes: Lazy, isFerretDb: () => Promise<boolean>): DocumentCollection<T> {
+function mongoCollection<T extends Doc>(run: CollectionRun, reads: Lazy, writes: Lazy, isFerretDb: () => Promise<boolean>): DocumentCollection<T> {
   return {
-    insertMany: (docs) => run(async () => insertMany(await reads(), docs)),
-    find: (filter, options = {}) => run(async () => (await (await reads()).find(filter, findOptions(options)).toArray()) as T[]),
-    findOne: (filter) => run(async () => ((await (await reads()).findOne(filter)) ?? undefined) as T | undefined),
-    count: (filter) => run(async () => (await reads()).countDocuments(filter)),
+    insertMany: (docs) => run("insertMany", async () => insertMany(await reads(), docs)),
+    find: (filter, options = {}) => run("find", async () => (await (await reads()).find(filter, findOptions(options)).toArray()) as T[]),
+    findOne: (filter) => run("findOne", async () => ((await (await reads()).findOne(filter)) ?? undefined) as T | undefined),
+    count: (filter) => run("countDocuments", async () => (await reads()).countDocuments(filter)),
     aggregate: <R>(pipeline: readonly Record<string, unknown>[]) =>
-      run(async () => (await (await reads()).aggregate([...pipeline]).toArray()) as R[]),
-    updateOne: (filter, update, options = {}) => run(() => retryUpsert(options.upsert, async () => {
+      run("aggregate", async () => (await (await reads()).aggregate([...pipeline]).toArray()) as R[]),
+    updateOne: (filter, update, options = {}) => run("updateOne", () => retryUpsert(options.upsert, async () => {
       const upsert = options.upsert ?? false;
       const r = await (await writes()).updateOne(filter, driverUpdate(filter, update, upsert), { upsert });
       return { matched: r.matchedCount, upserted: r.upsertedCount > 0 };
     })),
-    updateMany: (filter, update) => run(async () =>
+    updateMany: (filter, update) => run("updateMany", async () =>
       ({ matched: (await (await writes()).updateMany(filter, driverUpdate(filter, update, false))).matchedCount })),
-    bulkUpsert: (ops) => run(async () => bulkUpsert(await writes(), ops)),
-    findOneAndUpdate: (filter, update, options = {}) => run(() => retryUpsert(options.upsert, async () => {
+    bulkUpsert: (ops) => run("bulkWrite", async () => bulkUpsert(await writes(), ops)),
+    findOneAndUpdate: (filter, update, options = {}) => run("findOneAndUpdate", () => retryUpsert(options.upsert, async () => {
       const upsert = options.upsert ?? false;
       const doc = await (await writes()).findOneAndUpdate(filter, driverUpdate(filter, update, upsert),
         { upsert, returnDocument: "after", includeResultMetadata: false });
       return (doc ?? undefined) as T | undefined;
     })),
-    deleteMany: (filter) => run(async () => (await (await reads()).deleteMany(filter)).deletedCount),
-    ensureIndex: (keys, options) => run(async () => {
+    deleteMany: (filter) => run("deleteMany", async () => (await (await reads()).deleteMany(filter)).deletedCount),
+    async ensureIndex(keys, options) {
       if (!options.unique && await isFerretDb()) return; // never used for reads there, see the top of this file
-      await (await writes()).createIndex(keys, { name: options.name, ...(options.unique ? { unique: true } : {}) });
-    }),
+      await run("createIndex", async () =>
+        (await writes()).createIndex(keys, { name: options.name, ...(options.unique ? { unique: true } : {}) }));
+    },
   };
 }
 

@@ -2,8 +2,12 @@ import { mkdir } from "node:fs/promises";
 import { Code, ConnectError } from "@connectrpc/connect";
 import { PGlite } from "@electric-sql/pglite";
 import { PGLiteSocketServer } from "@electric-sql/pglite-socket";
+import {
+  ATTR_DB_COLLECTION_NAME, ATTR_DB_NAMESPACE, ATTR_DB_OPERATION_NAME, ATTR_DB_QUERY_TEXT, ATTR_DB_SYSTEM_NAME,
+} from "@opentelemetry/semantic-conventions";
 import pg from "pg";
 import type { Logger } from "pino";
+import { dbCallTraced, serverAttributes, sqlCollectionName, sqlOperationName, traceDbCall, type DbAttributes } from "../db-tracing.js";
 
 /** A pool of `pg` connections to PostgreSQL or to the embedded PGlite. */
 export interface RelationalStore {
@@ -91,31 +95,77 @@ export function quoteIdent(name: string): string {
 /** A pool or one of its connections (inside a transaction). */
 export type Queryable = pg.Pool | pg.PoolClient;
 
-/** A query function over `db` whose failures are already mapped by `pgError` (`what` names the record in messages). */
+/**
+ * A query function over `db` whose failures are already mapped by `pgError` (`what` names the record in messages).
+ * Each statement gets a "postgresql" CLIENT span when the caller's span records (lib/db-tracing.ts).
+ */
 export function createQuery(db: Queryable) {
   return async <R extends pg.QueryResultRow>(sql: string, params: unknown[] = [], what?: string): Promise<pg.QueryResult<R>> => {
     try {
-      return await db.query<R>(sql, params);
+      return await send<R>(db, sql, params);
     } catch (err) {
       throw pgError(err, what);
     }
   };
 }
 
-/** Runs `fn` in one transaction on one connection; rolls back if it throws. */
+/**
+ * Runs `fn` in one transaction on one connection; rolls back if it throws. BEGIN, COMMIT and ROLLBACK are traced
+ * like `createQuery`'s statements.
+ */
 export async function withTransaction<T>(pool: pg.Pool, fn: (client: pg.PoolClient) => Promise<T>): Promise<T> {
   const client = await pool.connect().catch((err: unknown) => { throw pgError(err); });
   try {
-    await client.query("BEGIN");
+    await send(client, "BEGIN");
     const result = await fn(client);
-    await client.query("COMMIT");
+    await send(client, "COMMIT");
     return result;
   } catch (err) {
-    await client.query("ROLLBACK").catch(() => undefined);
+    await send(client, "ROLLBACK").catch(() => undefined);
     throw err;
   } finally {
     client.release();
   }
+}
+
+/** `db.query(sql, params)`, in a database span when the active span records (checked first: nothing is built otherwise). */
+function send<R extends pg.QueryResultRow>(db: Queryable, sql: string, params?: unknown[]): Promise<pg.QueryResult<R>> {
+  if (!dbCallTraced()) return db.query<R>(sql, params);
+  return traceDbCall(statementAttributes(db, sql), () => db.query<R>(sql, params));
+}
+
+/** The span attributes of `sql` on `db`: the statement text as sent (placeholders, never the values). */
+function statementAttributes(db: Queryable, sql: string): DbAttributes {
+  const operation = sqlOperationName(sql);
+  const table = sqlCollectionName(sql);
+  return {
+    ...connectionAttributes(db),
+    ...(operation ? { [ATTR_DB_OPERATION_NAME]: operation } : {}),
+    ...(table ? { [ATTR_DB_COLLECTION_NAME]: table } : {}),
+    [ATTR_DB_QUERY_TEXT]: sql,
+  };
+}
+
+const connections = new WeakMap<Queryable, DbAttributes>();
+
+/**
+ * System, database and server of `db` as `pg` resolves them (its config, then the PG* environment), worked out
+ * once per pool or connection. PGlite is reached through a pool too, so it reports "postgresql" at its loopback
+ * address.
+ */
+function connectionAttributes(db: Queryable): DbAttributes {
+  let attributes = connections.get(db);
+  if (attributes === undefined) {
+    // A pool has no parameters of its own; a client built from its config (never connected) resolves them as its connections do.
+    const params = db instanceof pg.Pool ? new pg.Client(db.options) : db;
+    attributes = {
+      [ATTR_DB_SYSTEM_NAME]: "postgresql",
+      ...(params.database ? { [ATTR_DB_NAMESPACE]: params.database } : {}),
+      ...serverAttributes(params.host, params.port),
+    };
+    connections.set(db, attributes);
+  }
+  return attributes;
 }
 
 const unavailableErrnos = new Set(["ECONNREFUSED", "ECONNRESET", "ETIMEDOUT", "EPIPE", "ENOTFOUND", "EHOSTUNREACH"]);

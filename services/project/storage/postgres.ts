@@ -183,13 +183,14 @@ function bind(pool: pg.Pool, db: Queryable): ProjectStore {
     },
     async snapshotActiveRoutes() {
       const read = async (tx: Queryable) => {
-        const routes = await tx.query<RouteRow>("SELECT * FROM route_configs WHERE active ORDER BY created_at, id");
-        const version = await tx.query<{ v: string | null }>("SELECT max(version)::text AS v FROM route_events");
+        const query = createQuery(tx);
+        const routes = await query<RouteRow>("SELECT * FROM route_configs WHERE active ORDER BY created_at, id");
+        const version = await query<{ v: string | null }>("SELECT max(version)::text AS v FROM route_events");
         return { routes: routes.rows.map(toRoute), version: BigInt(version.rows[0]?.v ?? 0) };
       };
       if (inTx) return read(db);
       return withTransaction(pool, async (client) => {
-        await client.query("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ");
+        await createQuery(client)("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ");
         return read(client);
       }).catch((err: unknown) => { throw pgError(err); });
     },
