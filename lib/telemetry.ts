@@ -161,7 +161,8 @@ function exportProcessors(env: Env): SpanProcessor[] {
   if (!exporting(env)) return [];
   // Built here rather than by the SDK (which would read OTEL_BSP_* itself) because we also add our own processor.
   const maxQueueSize = positiveInt(env.OTEL_BSP_MAX_QUEUE_SIZE) ?? 2048;
-  const exporter = countingExporter(new OTLPTraceExporter());
+  const queue = { length: 0 };
+  const exporter = countingExporter(new OTLPTraceExporter(), queue);
   const batch = new BatchSpanProcessor({
     exporter,
     maxQueueSize,
@@ -169,7 +170,7 @@ function exportProcessors(env: Env): SpanProcessor[] {
     scheduledDelayMillis: positiveInt(env.OTEL_BSP_SCHEDULE_DELAY) ?? 5000,
     exportTimeoutMillis: positiveInt(env.OTEL_BSP_EXPORT_TIMEOUT) ?? 30_000,
   });
-  return [boundedQueue(batch, maxQueueSize)];
+  return [boundedQueue(batch, maxQueueSize, queue)];
 }
 
 /** What this process's span export has done since it started (all zero when nothing is exported). */
@@ -182,18 +183,21 @@ export interface SpanExportStats {
   readonly failed: number;
 }
 
-const exportStats = { exported: 0, dropped: 0, failed: 0, queued: 0 };
+const exportStats = { exported: 0, dropped: 0, failed: 0 };
+
+/** How many sampled spans wait in one batch processor's queue. */
+interface QueueLength { length: number }
 
 /** This process's span export counts: `/stats` and the periodic telemetry warning report them. */
 export function spanExportStats(): SpanExportStats {
   return { exported: exportStats.exported, dropped: exportStats.dropped, failed: exportStats.failed };
 }
 
-/** Counts the spans handed to `inner` (they leave the queue) and how their export ended. */
-function countingExporter(inner: SpanExporter): SpanExporter {
+/** Counts the spans handed to `inner` (they leave `queue`) and how their export ended. */
+function countingExporter(inner: SpanExporter, queue: QueueLength): SpanExporter {
   return {
     export(spans, done) {
-      exportStats.queued -= spans.length;
+      queue.length -= spans.length;
       inner.export(spans, (result) => {
         if (result.code === ExportResultCode.SUCCESS) exportStats.exported += spans.length;
         else exportStats.failed += spans.length;
@@ -209,16 +213,16 @@ function countingExporter(inner: SpanExporter): SpanExporter {
  * The batch processor behind a gate that knows how many sampled spans wait in its queue: one past `maxQueueSize`
  * is dropped and counted (the batch processor drops it too, but only tells `diag`). Ending a span never waits.
  */
-function boundedQueue(batch: BatchSpanProcessor, maxQueueSize: number): SpanProcessor {
+function boundedQueue(batch: BatchSpanProcessor, maxQueueSize: number, queue: QueueLength): SpanProcessor {
   return {
     onStart: (span, parentContext) => batch.onStart(span, parentContext),
     onEnd(span) {
       if ((span.spanContext().traceFlags & TraceFlags.SAMPLED) === 0) return;
-      if (exportStats.queued >= maxQueueSize) {
+      if (queue.length >= maxQueueSize) {
         exportStats.dropped++;
         return;
       }
-      exportStats.queued++;
+      queue.length++;
       batch.onEnd(span);
     },
     forceFlush: () => batch.forceFlush(),
