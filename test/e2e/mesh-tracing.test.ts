@@ -227,6 +227,16 @@ describeWithServer("TEST_DATABASE_URL", "one trace per request across the mesh's
     expect(t.spans.every((s) => s.attributes.request_id === "client-chosen-id-1")).toBe(true);
   });
 
+  it("a client that sent an unsampled traceparent: no process records its request (parent-based sampling at every hop)", async () => {
+    const traceId = "5bf92f3577b34da6a3ce929d0e0e4736";
+    const r = await rest("GET", "/api/v1/auth/profile", undefined, { authorization: `Bearer ${token}`, traceparent: `00-${traceId}-00f067aa0ba902b7-00` });
+    expect([r.status, r.traceId]).toEqual([200, traceId]);
+    // A sampled request sent after it is exported by both processes; by then the unsampled one would have been too.
+    const after = await rest("GET", "/api/v1/auth/profile", undefined, { authorization: `Bearer ${token}` });
+    await trace(after.requestId, after.traceId, (t) => !!t.find("auth", isServer("mesh.auth.v1.AuthService/GetProfile")));
+    expect(receiver.spans().filter((s) => s.traceId === traceId || s.attributes.request_id === r.requestId)).toEqual([]);
+  });
+
   it("a native gRPC call through the gateway: the same trace shape, ids in the response metadata", async () => {
     const transport = createGrpcTransport({ address: `127.0.0.1:${gatewayPort}` });
     let header: Headers | undefined;
