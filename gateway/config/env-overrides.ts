@@ -6,6 +6,14 @@ import type { Violation } from "./gateway-config-error.js";
 /** Prefix of the per-cluster upstream overrides: UPSTREAM_AUTH, UPSTREAM_PROJECT, ... */
 const UPSTREAM = "UPSTREAM_";
 
+/**
+ * Every environment variable the gateway process reads besides `UPSTREAM_<CLUSTER>` and the standard `OTEL_*`
+ * ones: the config file, these overrides, and what `gateway/main.ts` and `lib/run-service.ts` read.
+ */
+export const GATEWAY_ENV_VARIABLES: readonly string[] = [
+  "GATEWAY_CONFIG", "GATEWAY_PORT", "GATEWAY_ADMIN_PORT", "REDIS_URL", "JWKS_URL", "LOG_LEVEL", "NODE_ENV",
+];
+
 /** The variable overriding a cluster's upstreams: "auth-v2" → "UPSTREAM_AUTH_V2". */
 export function upstreamEnvName(clusterName: string): string {
   return UPSTREAM + clusterName.toUpperCase().replaceAll("-", "_");

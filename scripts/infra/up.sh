@@ -176,6 +176,8 @@ missing=()
 [ -n "$(pg_bindir)" ] || missing+=(postgresql)
 command -v redis-server >/dev/null 2>&1 || missing+=(redis-server)
 command -v redis-cli >/dev/null 2>&1 || missing+=(redis-tools)
+# Not a server: the deployment tests render the Kubernetes manifests offline (`kubectl kustomize`).
+command -v kubectl >/dev/null 2>&1 || missing+=(kubectl)
 if [ "${#missing[@]}" -gt 0 ]; then
   apt_install "${missing[@]}"
   hash -r
