@@ -24,8 +24,8 @@ import { timestampFromMs } from "@bufbuild/protobuf/wkt";
 import { accessLogLine } from "./access-log/line.js";
 import { createAccessLogShipper, type AccessLogShipper } from "./access-log/shipper.js";
 import { startAdmin } from "./admin/admin.js";
-import { createNativeHandler, type NativeExchange } from "./native/proxy.js";
-import { openApiDocument } from "./openapi/document.js";
+import type { NativeExchange } from "./native/proxy.js";
+import { createLocalServices } from "./native/local-services.js";
 import { createApiDocsHandler } from "./openapi/swagger-ui.js";
 import { createGatewayMetrics } from "./stats/gateway-metrics.js";
 import { createHealthChecker, healthHandler } from "./stats/health.js";
@@ -35,10 +35,10 @@ import type { GatewayState } from "./state/port.js";
 import { createRestHandler, headersOf, sendError, type ExchangeInfo } from "./rest/handler.js";
 import { createListener, remoteAddressOf, type AnyRequest, type AnyResponse } from "./server/listener.js";
 import { endRequestTrace, startRequestTrace, TRACE_ID_HEADER } from "./tracing.js";
-import { bindingsOf } from "./transcoding/bindings.js";
-import { createRouter } from "./transcoding/router.js";
+import { startGatewaySchema } from "./schema/gateway-schema.js";
+import { createSchemaNativeHandler } from "./schema/native-handler.js";
 
-/** The services whose google.api.http rules the gateway transcodes. */
+/** The services compiled into the gateway (gen/); clusters with `reflection` add others at run time (schema/). */
 export const GATEWAY_SERVICES = [AuthService, ProjectService, LoggingService, AnalyticsService];
 
 export interface GatewayOverrides {
@@ -65,7 +65,6 @@ export async function startGateway(cfg: ResolvedGatewayConfig, logger: Logger, o
   const startedAt = Date.now();
   let ready = false;
   const stopping = new AbortController();
-  const bindings = bindingsOf(GATEWAY_SERVICES);
   const clusters = new Map<string, Cluster>();
   const timeouts = new Map<string, number>();
   const byName = new Map<string, Cluster>();
@@ -100,6 +99,11 @@ export async function startGateway(cfg: ResolvedGatewayConfig, logger: Logger, o
       timeouts.set(s, durationMs(c.requestTimeout));
     }
   }
+  // Built-in routes, plus those of reflection clusters (loaded now, refreshed on their interval).
+  const schema = await startGatewaySchema({
+    cfg, clusters: byName, builtin: GATEWAY_SERVICES, logger,
+    openApiInfo: { title: "mesh", version: "1.0.0", description: "The mesh's REST API, transcoded to gRPC by the gateway." },
+  });
   const state = overrides.state ?? await openGatewayState({ url: cfg.redis.url || undefined, logger });
   const authnCfg = findFilter(cfg, "authn");
   let authenticator;
@@ -130,7 +134,8 @@ export async function startGateway(cfg: ResolvedGatewayConfig, logger: Logger, o
     rateLimiter: rateCfg ? createRateLimiter(rateCfg, state, logger) : undefined,
   });
   const rest = createRestHandler({
-    router: createRouter(bindings),
+    router: schema.router,
+    noRoute: schema.noRoute,
     clusters,
     maxBodyBytes: cfg.listener.maxRequestBodyBytes,
     maxJsonDepth: cfg.listener.maxJsonDepth,
@@ -143,8 +148,7 @@ export async function startGateway(cfg: ResolvedGatewayConfig, logger: Logger, o
   });
   const requestIdHeader = findFilter(cfg, "requestId")?.headerName ?? "x-request-id";
   // gRPC, gRPC-Web and Connect to /<package.Service>/<Method>: the same admission, metadata instead of REST headers.
-  const native = createNativeHandler<NativeExchange & { info: ExchangeInfo }>({
-    services: GATEWAY_SERVICES,
+  const native = createSchemaNativeHandler<NativeExchange & { info: ExchangeInfo }>(schema, {
     clusterFor: (service) => clusters.get(service.typeName),
     admit: async (call) => {
       const upstreamHeaders = new HeaderMap();
@@ -155,6 +159,10 @@ export async function startGateway(cfg: ResolvedGatewayConfig, logger: Logger, o
       return upstreamHeaders;
     },
     requestIdHeader, maxMessageBytes: cfg.listener.maxRequestBodyBytes, logger,
+  });
+  // grpc.reflection.v1/v1alpha and grpc.health.v1, answered by the gateway itself: public, never admitted or forwarded.
+  const local = createLocalServices({
+    services: GATEWAY_SERVICES, serving: () => ready, stopping: stopping.signal, requestIdHeader, maxMessageBytes: cfg.listener.maxRequestBodyBytes, logger,
   });
 
   const accessCfg = findFilter(cfg, "accessLog");
@@ -168,7 +176,7 @@ export async function startGateway(cfg: ResolvedGatewayConfig, logger: Logger, o
   }
   const apiDocs = createApiDocsHandler({
     specUrl: "/openapi.json",
-    document: openApiDocument(bindings, { title: "mesh", version: "1.0.0", description: "The mesh's REST API, transcoded to gRPC by the gateway." }),
+    document: schema.openApi,
   });
   const registry = createRegistry();
   let connections = () => 0;
@@ -218,7 +226,7 @@ export async function startGateway(cfg: ResolvedGatewayConfig, logger: Logger, o
     context.with(rt.context, () => dispatch(req, res, requestId, responseHeaders, info));
   };
   const dispatch = (req: AnyRequest, res: AnyResponse, requestId: string, responseHeaders: Headers, info: ExchangeInfo) => {
-    if (native.handle(req, res, { requestId, responseHeaders, info })) {
+    if (native.handle(req, res, { requestId, responseHeaders, info }) || local.handle(req, res, { requestId, responseHeaders })) {
       info.route = (req.url ?? "").split("?")[0];
       info.upstream = clusters.get(info.route!.split("/")[1] ?? "")?.name;
       return;
@@ -264,6 +272,7 @@ export async function startGateway(cfg: ResolvedGatewayConfig, logger: Logger, o
       apiKeys?.close();
       revoked?.close();
       routeConfigs?.close();
+      schema.close();
       for (const c of byName.values()) c.close();
       if (!overrides.state) await state.close();
     },

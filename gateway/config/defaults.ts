@@ -1,10 +1,12 @@
 import { clone, create, isFieldSet, isMessage, type DescMessage, type Message, type MessageInitShape } from "@bufbuild/protobuf";
 import { durationFromMs, DurationSchema, hasCustomJsonRepresentation } from "@bufbuild/protobuf/wkt";
+import { Access } from "../../gen/mesh/gateway/v1/policy_pb.js";
 import {
   AccessLogFilterSchema,
   ApiKeyFilterSchema,
   AuthnFilterSchema,
   CacheFilterSchema,
+  BuiltinSchemaSchema,
   CircuitBreakersSchema,
   ClusterSchema,
   CorsFilterSchema,
@@ -18,6 +20,7 @@ import {
   RateLimitFailureMode,
   RateLimitFilterSchema,
   RateLimitTierSchema,
+  ReflectionSchemaSchema,
   RequestIdFilterSchema,
   RetryPolicySchema,
   RouterFilterSchema,
@@ -50,7 +53,12 @@ const TYPE_DEFAULTS = new Map<string, Message>([
     idleTimeout: s(60),
     drainTimeout: s(10),
   }),
-  entry(ClusterSchema, { dnsRefreshInterval: s(10), lbPolicy: LbPolicy.ROUND_ROBIN, connectTimeout: s(5) }),
+  entry(ClusterSchema, {
+    dnsRefreshInterval: s(10), lbPolicy: LbPolicy.ROUND_ROBIN, connectTimeout: s(5),
+    schema: { case: "builtin", value: create(BuiltinSchemaSchema) },
+  }),
+  // A method without the mesh's policy option needs a signed-in user: reachable, never anonymously (README).
+  entry(ReflectionSchemaSchema, { refreshInterval: s(30), defaultAccess: Access.USER }),
   entry(CircuitBreakersSchema, { maxConcurrentRequests: 1024, maxPendingRequests: 1024 }),
   entry(HealthCheckSchema, { interval: s(10), timeout: s(1), unhealthyThreshold: 3, healthyThreshold: 2 }),
   entry(OutlierDetectionSchema, { consecutiveFailures: 5, baseEjectionTime: s(30), maxEjectionPercent: 10 }),
@@ -129,7 +137,9 @@ function fill(desc: DescMessage, msg: Message, nested: Message | undefined): voi
   for (const oneof of desc.oneofs) {
     const src = sources.map((d) => (d as unknown as Fields)[oneof.localName] as OneofValue).find((o) => o.case !== undefined);
     if ((target[oneof.localName] as OneofValue).case === undefined && src !== undefined) {
-      target[oneof.localName] = { case: src.case, value: src.value }; // oneof defaults are scalars
+      // A message default (the cluster's `builtin` schema) is copied: defaults are shared.
+      const member = oneof.fields.find((f) => f.localName === src.case);
+      target[oneof.localName] = { case: src.case, value: member?.message ? clone(member.message, src.value as Message) : src.value };
     }
   }
   for (const field of desc.fields) {

@@ -4,6 +4,7 @@ import { join } from "node:path";
 import { durationMs } from "@bufbuild/protobuf/wkt";
 import { describe, expect, it } from "vitest";
 import { JwtAlgorithm, LbPolicy, RateLimitAlgorithm, RateLimitFailureMode } from "../../gen/mesh/gateway/v1/config_pb.js";
+import { Access } from "../../gen/mesh/gateway/v1/policy_pb.js";
 import { DEFAULT_CONFIG_FILE, loadGatewayConfig } from "./load.js";
 import { configToJson, findFilter } from "./resolved-config.js";
 import { baseTree, errorOf, filterIn, violationsOf } from "./testing.js";
@@ -158,6 +159,17 @@ describe("loadGatewayConfig: values", () => {
     filterIn(tree, "router").defaultTimeout = "7s";
     const cfg = loadGatewayConfig({ text: JSON.stringify(tree), env: {} });
     expect(cfg.clusters.map((c) => durationMs(c.requestTimeout))).toEqual([2000, 7000, 7000, 7000]);
+  });
+
+  it("takes a cluster's schema from gen/ unless it asks for reflection, whose defaults it fills", () => {
+    const tree = baseTree();
+    tree.clusters.push({ name: "greeter", services: ["demo.greeter.v1.Greeter"], endpoints: ["127.0.0.1:50060"], reflection: {} });
+    tree.clusters.push({ name: "echo", services: ["demo.echo.v1.Echo"], endpoints: ["127.0.0.1:50061"], reflection: { refreshInterval: "5s", defaultAccess: "PUBLIC" } });
+    const schemas = loadGatewayConfig({ text: JSON.stringify(tree), env: {} }).clusters.map((c) => c.schema);
+    expect(schemas.slice(0, 4).map((s) => s.case)).toEqual(["builtin", "builtin", "builtin", "builtin"]);
+    expect(schemas.slice(4).map((s) => (s.case === "reflection" ? [durationMs(s.value.refreshInterval), s.value.defaultAccess] : s.case))).toEqual([
+      [30_000, Access.USER], [5_000, Access.PUBLIC],
+    ]);
   });
 
   it("treats null as unset", () => {

@@ -8,8 +8,10 @@ const serviceName = /^[a-z_][a-z0-9_]*(\.[a-z_][a-z0-9_]*)*\.[A-Z][A-Za-z0-9_]*$
 
 /**
  * Checks the clusters: at least one; unique names that are DNS labels; each
- * serving at least one known service that no other cluster serves; either
- * valid `endpoints` or `dnsName` + `dnsPort`; positive timeouts and limits.
+ * serving at least one service that no other cluster serves — a known
+ * (compiled-in) one, or with `reflection` one that is not compiled in (its
+ * routes would collide with the built-in service's); either valid
+ * `endpoints` or `dnsName` + `dnsPort`; positive timeouts and limits.
  */
 export function validateClusters(clusters: readonly Resolved<Cluster>[], knownServices: ReadonlySet<string>, c: Checker): void {
   if (clusters.length === 0) c.add("clusters", "at least one cluster is required");
@@ -23,10 +25,15 @@ export function validateClusters(clusters: readonly Resolved<Cluster>[], knownSe
     if (first !== undefined && cluster.name !== "") c.add(`${p}.name`, `duplicate cluster name ${JSON.stringify(cluster.name)} (also clusters[${first}])`);
     else names.set(cluster.name, i);
     if (cluster.services.length === 0) c.add(`${p}.services`, "at least one service is required");
+    const reflected = cluster.schema.case === "reflection";
+    if (cluster.schema.case === "reflection") c.positive(cluster.schema.value.refreshInterval, `${p}.reflection.refreshInterval`);
     cluster.services.forEach((svc, j) => {
       const at = `${p}.services[${j}]`;
       if (!serviceName.test(svc)) return c.add(at, `${JSON.stringify(svc)} is not a fully-qualified service name such as mesh.auth.v1.AuthService`);
-      if (!knownServices.has(svc)) return c.add(at, `unknown service ${svc}; known: ${[...knownServices].join(", ")}`);
+      if (reflected && knownServices.has(svc)) return c.add(at, `${svc} is built into the gateway; serve it from a cluster without reflection`);
+      if (!reflected && !knownServices.has(svc)) {
+        return c.add(at, `unknown service ${svc}; known: ${[...knownServices].join(", ")} (a service the gateway was not built with needs reflection)`);
+      }
       const owner = servedBy.get(svc);
       if (owner !== undefined) return c.add(at, `${svc} is already served by ${owner}`);
       servedBy.set(svc, `cluster ${JSON.stringify(cluster.name)} (${p})`);

@@ -20,6 +20,19 @@ const cases: Case[] = [
     { path: "clusters[3].services[1]", message: '"analytics" is not a fully-qualified service name such as mesh.auth.v1.AuthService' },
   ]],
   ["a cluster serving nothing", (t) => (cluster(t, 3).services = []), [{ path: "clusters[3].services", message: "at least one service is required" }]],
+  ["a service the gateway was not built with, without reflection", (t) => t.clusters.push({ name: "greeter", services: ["demo.greeter.v1.Greeter"], endpoints: ["127.0.0.1:50060"] }), [
+    { path: "clusters[4].services[0]", message: "unknown service demo.greeter.v1.Greeter; known: mesh.auth.v1.AuthService, mesh.project.v1.ProjectService, "
+      + "mesh.logging.v1.LoggingService, mesh.analytics.v1.AnalyticsService (a service the gateway was not built with needs reflection)" },
+  ]],
+  ["a built-in service from a reflection cluster", (t) => (cluster(t, 3).reflection = {}), [
+    { path: "clusters[3].services[0]", message: "mesh.analytics.v1.AnalyticsService is built into the gateway; serve it from a cluster without reflection" },
+  ]],
+  ["a reflection refresh interval of 0", (t) => t.clusters.push({ name: "greeter", services: ["demo.greeter.v1.Greeter"], endpoints: ["127.0.0.1:50060"], reflection: { refreshInterval: "0s" } }), [
+    { path: "clusters[4].reflection.refreshInterval", message: "must be longer than 0s, got 0s" },
+  ]],
+  ["both schema sources", (t) => Object.assign(cluster(t, 3), { builtin: {}, reflection: {} }), [
+    { path: "clusters[3].reflection", message: "conflicts with builtin: set only one of builtin, reflection" },
+  ]],
   ["a cluster with both endpoints and dnsName", (t) => Object.assign(cluster(t, 1), { dnsName: "project.local", dnsPort: 50052 }), [
     { path: "clusters[1]", message: "sets both endpoints and dnsName; set exactly one" },
   ]],

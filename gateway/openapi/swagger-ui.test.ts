@@ -148,3 +148,25 @@ describe("createApiDocsHandler over HTTP/2", () => {
     expect(length).toBe(dist("swagger-ui-bundle.js").length);
   });
 });
+
+describe("createApiDocsHandler with a document function", () => {
+  /** GET /openapi.json through the handler with a recording response. */
+  const get = (handler: ReturnType<typeof createApiDocsHandler>) => {
+    const reply: { headers: Record<string, string>; body: string } = { headers: {}, body: "" };
+    const res = { writeHead: (_: number, h: Record<string, string>) => { reply.headers = h; }, end: (b?: Buffer) => { reply.body = String(b ?? ""); } };
+    handler({ method: "GET", url: "/openapi.json", headers: {} } as never, res as never);
+    return reply;
+  };
+
+  it("serves what the function returns, serialized again only when it returns another document", () => {
+    let doc = { openapi: "3.1.0", info: { title: "v1" } };
+    let calls = 0;
+    const handler = createApiDocsHandler({ document: () => (calls++, doc) });
+    const first = get(handler);
+    expect([JSON.parse(first.body), get(handler).headers.etag, calls]).toEqual([doc, first.headers.etag, 2]);
+    doc = { openapi: "3.1.0", info: { title: "v2" } };
+    const second = get(handler);
+    expect(JSON.parse(second.body)).toEqual(doc);
+    expect(second.headers.etag).not.toBe(first.headers.etag);
+  });
+});

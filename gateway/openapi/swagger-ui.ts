@@ -12,8 +12,12 @@ export interface ApiDocsOptions {
   readonly specUrl?: string;
   /** Page title; default "mesh API". */
   readonly title?: string;
-  /** When given, the handler also answers `GET <specUrl>` with it as JSON (serialized once). */
-  readonly document?: object;
+  /**
+   * When given, the handler also answers `GET <specUrl>` with it as JSON,
+   * serialized once; or with what a function returns, serialized again
+   * whenever it returns another object (a schema that changes at run time).
+   */
+  readonly document?: object | (() => object);
 }
 
 /** Answers the request and returns true, or returns false without touching `res`. */
@@ -62,15 +66,26 @@ export function createApiDocsHandler(options: ApiDocsOptions = {}): ApiDocsHandl
     asset(Buffer.from(initializerJs(specUrl)), "text/javascript; charset=utf-8", PAGE_CACHE));
   const page = asset(Buffer.from(pageHtml(options.title ?? "mesh API")), "text/html; charset=utf-8", PAGE_CACHE);
   assets.set(API_DOCS_PATH, page).set(`${API_DOCS_PATH}/`, page);
-  if (options.document !== undefined) {
-    assets.set(specUrl, asset(Buffer.from(JSON.stringify(options.document)), "application/json; charset=utf-8", PAGE_CACHE));
-  }
+  const spec = specAsset(options.document);
   return (req, res) => {
     if (req.method !== "GET" && req.method !== "HEAD") return false;
-    const found = assets.get(pathOf(req.url ?? ""));
+    const path = pathOf(req.url ?? "");
+    const found = path === specUrl && spec !== undefined ? spec() : assets.get(path);
     if (found === undefined) return false;
     send(req, res, found);
     return true;
+  };
+}
+
+/** The document's asset, made again only when the document is another object. */
+function specAsset(document: ApiDocsOptions["document"]): (() => Asset) | undefined {
+  if (document === undefined) return undefined;
+  const current = typeof document === "function" ? document : () => document;
+  let last: { doc: object; asset: Asset } | undefined;
+  return () => {
+    const doc = current();
+    if (last === undefined || last.doc !== doc) last = { doc, asset: asset(Buffer.from(JSON.stringify(doc)), "application/json; charset=utf-8", PAGE_CACHE) };
+    return last.asset;
   };
 }
 

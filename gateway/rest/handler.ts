@@ -33,6 +33,8 @@ export interface RestHandlerDeps {
   readonly apiKeyHeader: string;
   /** Aborted when the gateway stops: open streams then end with UNAVAILABLE so clients reconnect elsewhere. */
   readonly shutdown?: AbortSignal;
+  /** The error for a request no route matches; default NOT_FOUND (a schema still loading answers UNAVAILABLE). */
+  readonly noRoute?: (verb: string, path: string) => ConnectError;
 }
 
 /** What the REST handler learnt about one request, for metrics and the access log. */
@@ -77,7 +79,7 @@ export function createRestHandler(deps: RestHandlerDeps) {
     const canonical = canonicalPath(q < 0 ? url : url.slice(0, q));
     if (canonical.kind === "rejected") return fail(new ConnectError(canonical.message, Code.InvalidArgument));
     const match = deps.router.match(req.method ?? "GET", canonical);
-    if (!match) return fail(new ConnectError(`no route for ${req.method} ${canonical.path}`, Code.NotFound));
+    if (!match) return fail(deps.noRoute?.(req.method ?? "GET", canonical.path) ?? new ConnectError(`no route for ${req.method} ${canonical.path}`, Code.NotFound));
     if (match.kind === "method_not_allowed") {
       responseHeaders.set("allow", match.allowed.join(", "));
       return fail(methodNotAllowed(req.method, canonical.path));

@@ -6,13 +6,15 @@ import type { GenEnum, GenFile, GenMessage } from "@bufbuild/protobuf/codegenv2"
 import { enumDesc, fileDesc, messageDesc } from "@bufbuild/protobuf/codegenv2";
 import type { Duration } from "@bufbuild/protobuf/wkt";
 import { file_google_protobuf_duration } from "@bufbuild/protobuf/wkt";
+import type { Access } from "./policy_pb.js";
+import { file_mesh_gateway_v1_policy } from "./policy_pb.js";
 import type { Message } from "@bufbuild/protobuf";
 
 /**
  * Describes the file mesh/gateway/v1/config.proto.
  */
 export const file_mesh_gateway_v1_config: GenFile = /*@__PURE__*/
-  fileDesc("ChxtZXNoL2dhdGV3YXkvdjEvY29uZmlnLnByb3RvEg9tZXNoLmdhdGV3YXkudjEiuQEKDUdhdGV3YXlDb25maWcSKwoIbGlzdGVuZXIYASABKAsyGS5tZXNoLmdhdGV3YXkudjEuTGlzdGVuZXISKgoIY2x1c3RlcnMYAiADKAsyGC5tZXNoLmdhdGV3YXkudjEuQ2x1c3RlchIoCgdmaWx0ZXJzGAMgAygLMhcubWVzaC5nYXRld2F5LnYxLkZpbHRlchIlCgVyZWRpcxgEIAEoCzIWLm1lc2guZ2F0ZXdheS52MS5SZWRpcyLtAgoITGlzdGVuZXISDwoHYWRkcmVzcxgBIAEoCRIRCgRwb3J0GAIgASgNSACIAQESFwoKYWRtaW5fcG9ydBgDIAEoDUgBiAEBEiMKFm1heF9yZXF1ZXN0X2JvZHlfYnl0ZXMYBCABKA1IAogBARIbCg5tYXhfanNvbl9kZXB0aBgFIAEoDUgDiAEBEjkKFnJlcXVlc3RfaGVhZGVyX3RpbWVvdXQYBiABKAsyGS5nb29nbGUucHJvdG9idWYuRHVyYXRpb24SLwoMaWRsZV90aW1lb3V0GAcgASgLMhkuZ29vZ2xlLnByb3RvYnVmLkR1cmF0aW9uEjAKDWRyYWluX3RpbWVvdXQYCCABKAsyGS5nb29nbGUucHJvdG9idWYuRHVyYXRpb25CBwoFX3BvcnRCDQoLX2FkbWluX3BvcnRCGQoXX21heF9yZXF1ZXN0X2JvZHlfYnl0ZXNCEQoPX21heF9qc29uX2RlcHRoIt0DCgdDbHVzdGVyEgwKBG5hbWUYASABKAkSEAoIc2VydmljZXMYAiADKAkSEQoJZW5kcG9pbnRzGAMgAygJEhAKCGRuc19uYW1lGAQgASgJEhAKCGRuc19wb3J0GAUgASgNEjcKFGRuc19yZWZyZXNoX2ludGVydmFsGAYgASgLMhkuZ29vZ2xlLnByb3RvYnVmLkR1cmF0aW9uEiwKCWxiX3BvbGljeRgHIAEoDjIZLm1lc2guZ2F0ZXdheS52MS5MYlBvbGljeRIyCg9jb25uZWN0X3RpbWVvdXQYCCABKAsyGS5nb29nbGUucHJvdG9idWYuRHVyYXRpb24SMgoPcmVxdWVzdF90aW1lb3V0GAkgASgLMhkuZ29vZ2xlLnByb3RvYnVmLkR1cmF0aW9uEjoKEGNpcmN1aXRfYnJlYWtlcnMYCiABKAsyIC5tZXNoLmdhdGV3YXkudjEuQ2lyY3VpdEJyZWFrZXJzEjIKDGhlYWx0aF9jaGVjaxgLIAEoCzIcLm1lc2guZ2F0ZXdheS52MS5IZWFsdGhDaGVjaxI8ChFvdXRsaWVyX2RldGVjdGlvbhgMIAEoCzIhLm1lc2guZ2F0ZXdheS52MS5PdXRsaWVyRGV0ZWN0aW9uIo8BCg9DaXJjdWl0QnJlYWtlcnMSJAoXbWF4X2NvbmN1cnJlbnRfcmVxdWVzdHMYASABKA1IAIgBARIhChRtYXhfcGVuZGluZ19yZXF1ZXN0cxgCIAEoDUgBiAEBQhoKGF9tYXhfY29uY3VycmVudF9yZXF1ZXN0c0IXChVfbWF4X3BlbmRpbmdfcmVxdWVzdHMi1gEKC0hlYWx0aENoZWNrEisKCGludGVydmFsGAEgASgLMhkuZ29vZ2xlLnByb3RvYnVmLkR1cmF0aW9uEioKB3RpbWVvdXQYAiABKAsyGS5nb29nbGUucHJvdG9idWYuRHVyYXRpb24SIAoTdW5oZWFsdGh5X3RocmVzaG9sZBgDIAEoDUgAiAEBEh4KEWhlYWx0aHlfdGhyZXNob2xkGAQgASgNSAGIAQFCFgoUX3VuaGVhbHRoeV90aHJlc2hvbGRCFAoSX2hlYWx0aHlfdGhyZXNob2xkIsEBChBPdXRsaWVyRGV0ZWN0aW9uEiEKFGNvbnNlY3V0aXZlX2ZhaWx1cmVzGAEgASgNSACIAQESNQoSYmFzZV9lamVjdGlvbl90aW1lGAIgASgLMhkuZ29vZ2xlLnByb3RvYnVmLkR1cmF0aW9uEiEKFG1heF9lamVjdGlvbl9wZXJjZW50GAMgASgNSAGIAQFCFwoVX2NvbnNlY3V0aXZlX2ZhaWx1cmVzQhcKFV9tYXhfZWplY3Rpb25fcGVyY2VudCIUCgVSZWRpcxILCgN1cmwYASABKAkiqAMKBkZpbHRlchI2CgpyZXF1ZXN0X2lkGAEgASgLMiAubWVzaC5nYXRld2F5LnYxLlJlcXVlc3RJZEZpbHRlckgAEisKBGNvcnMYAiABKAsyGy5tZXNoLmdhdGV3YXkudjEuQ29yc0ZpbHRlckgAEjYKCmFjY2Vzc19sb2cYAyABKAsyIC5tZXNoLmdhdGV3YXkudjEuQWNjZXNzTG9nRmlsdGVySAASLQoFYXV0aG4YBCABKAsyHC5tZXNoLmdhdGV3YXkudjEuQXV0aG5GaWx0ZXJIABIwCgdhcGlfa2V5GAUgASgLMh0ubWVzaC5nYXRld2F5LnYxLkFwaUtleUZpbHRlckgAEjYKCnJhdGVfbGltaXQYBiABKAsyIC5tZXNoLmdhdGV3YXkudjEuUmF0ZUxpbWl0RmlsdGVySAASLQoFY2FjaGUYByABKAsyHC5tZXNoLmdhdGV3YXkudjEuQ2FjaGVGaWx0ZXJIABIvCgZyb3V0ZXIYCCABKAsyHS5tZXNoLmdhdGV3YXkudjEuUm91dGVyRmlsdGVySABCCAoGY29uZmlnIiYKD1JlcXVlc3RJZEZpbHRlchITCgtoZWFkZXJfbmFtZRgBIAEoCSK3AQoKQ29yc0ZpbHRlchIXCg9hbGxvd2VkX29yaWdpbnMYASADKAkSFwoPYWxsb3dlZF9tZXRob2RzGAIgAygJEhcKD2FsbG93ZWRfaGVhZGVycxgDIAMoCRIXCg9leHBvc2VkX2hlYWRlcnMYBCADKAkSGQoRYWxsb3dfY3JlZGVudGlhbHMYBSABKAgSKgoHbWF4X2FnZRgGIAEoCzIZLmdvb2dsZS5wcm90b2J1Zi5EdXJhdGlvbiKoAQoPQWNjZXNzTG9nRmlsdGVyEiEKFG1heF9idWZmZXJlZF9yZWNvcmRzGAEgASgNSACIAQESMQoOZmx1c2hfaW50ZXJ2YWwYAiABKAsyGS5nb29nbGUucHJvdG9idWYuRHVyYXRpb24SFwoKYmF0Y2hfc2l6ZRgDIAEoDUgBiAEBQhcKFV9tYXhfYnVmZmVyZWRfcmVjb3Jkc0INCgtfYmF0Y2hfc2l6ZSLbAgoLQXV0aG5GaWx0ZXISFgoMandrc19jbHVzdGVyGAEgASgJSAASEgoIandrc191cmwYAiABKAlIABIOCgZpc3N1ZXIYAyABKAkSEQoJYXVkaWVuY2VzGAQgAygJEi8KDGNsb2NrX2xlZXdheRgFIAEoCzIZLmdvb2dsZS5wcm90b2J1Zi5EdXJhdGlvbhI5ChJhbGxvd2VkX2FsZ29yaXRobXMYBiADKA4yHS5tZXNoLmdhdGV3YXkudjEuSnd0QWxnb3JpdGhtEiYKGXZlcmlmaWVkX3Rva2VuX2NhY2hlX3NpemUYByABKA1IAYgBARI8Chlqd2tzX21pbl9yZWZldGNoX2ludGVydmFsGAggASgLMhkuZ29vZ2xlLnByb3RvYnVmLkR1cmF0aW9uQg0KC2p3a3Nfc291cmNlQhwKGl92ZXJpZmllZF90b2tlbl9jYWNoZV9zaXplIpEBCgxBcGlLZXlGaWx0ZXISEwoLaGVhZGVyX25hbWUYASABKAkSNQoScG9zaXRpdmVfY2FjaGVfdHRsGAIgASgLMhkuZ29vZ2xlLnByb3RvYnVmLkR1cmF0aW9uEjUKEm5lZ2F0aXZlX2NhY2hlX3R0bBgDIAEoCzIZLmdvb2dsZS5wcm90b2J1Zi5EdXJhdGlvbiJ2Cg1SYXRlTGltaXRUaWVyEhIKBWxpbWl0GAEgASgNSACIAQESKQoGcGVyaW9kGAIgASgLMhkuZ29vZ2xlLnByb3RvYnVmLkR1cmF0aW9uEhIKBWJ1cnN0GAMgASgNSAGIAQFCCAoGX2xpbWl0QggKBl9idXJzdCLSAgoPUmF0ZUxpbWl0RmlsdGVyEjYKCWFsZ29yaXRobRgBIAEoDjIjLm1lc2guZ2F0ZXdheS52MS5SYXRlTGltaXRBbGdvcml0aG0SLwoHYXBpX2tleRgCIAEoCzIeLm1lc2guZ2F0ZXdheS52MS5SYXRlTGltaXRUaWVyEiwKBHVzZXIYAyABKAsyHi5tZXNoLmdhdGV3YXkudjEuUmF0ZUxpbWl0VGllchIxCglhbm9ueW1vdXMYBCABKAsyHi5tZXNoLmdhdGV3YXkudjEuUmF0ZUxpbWl0VGllchI7CgxmYWlsdXJlX21vZGUYBSABKA4yJS5tZXNoLmdhdGV3YXkudjEuUmF0ZUxpbWl0RmFpbHVyZU1vZGUSOAoVcmVkaXNfY29tbWFuZF90aW1lb3V0GAYgASgLMhkuZ29vZ2xlLnByb3RvYnVmLkR1cmF0aW9uIm8KC0NhY2hlRmlsdGVyEhwKD21heF9lbnRyeV9ieXRlcxgBIAEoDUgAiAEBEi4KC2RlZmF1bHRfdHRsGAIgASgLMhkuZ29vZ2xlLnByb3RvYnVmLkR1cmF0aW9uQhIKEF9tYXhfZW50cnlfYnl0ZXMiygEKC1JldHJ5UG9saWN5EhkKDG1heF9hdHRlbXB0cxgBIAEoDUgAiAEBEi8KDGJhY2tvZmZfYmFzZRgCIAEoCzIZLmdvb2dsZS5wcm90b2J1Zi5EdXJhdGlvbhIuCgtiYWNrb2ZmX21heBgDIAEoCzIZLmdvb2dsZS5wcm90b2J1Zi5EdXJhdGlvbhIbCg5idWRnZXRfcGVyY2VudBgEIAEoDUgBiAEBQg8KDV9tYXhfYXR0ZW1wdHNCEQoPX2J1ZGdldF9wZXJjZW50InYKDFJvdXRlckZpbHRlchIyCg9kZWZhdWx0X3RpbWVvdXQYASABKAsyGS5nb29nbGUucHJvdG9idWYuRHVyYXRpb24SMgoMcmV0cnlfcG9saWN5GAIgASgLMhwubWVzaC5nYXRld2F5LnYxLlJldHJ5UG9saWN5Kl0KCExiUG9saWN5EhkKFUxCX1BPTElDWV9VTlNQRUNJRklFRBAAEhkKFUxCX1BPTElDWV9ST1VORF9ST0JJThABEhsKF0xCX1BPTElDWV9MRUFTVF9SRVFVRVNUEAIqqgEKDEp3dEFsZ29yaXRobRIdChlKV1RfQUxHT1JJVEhNX1VOU1BFQ0lGSUVEEAASFwoTSldUX0FMR09SSVRITV9FRERTQRABEhcKE0pXVF9BTEdPUklUSE1fRVMyNTYQAhIXChNKV1RfQUxHT1JJVEhNX0VTMzg0EAMSFwoTSldUX0FMR09SSVRITV9SUzI1NhAEEhcKE0pXVF9BTEdPUklUSE1fUFMyNTYQBSpZChJSYXRlTGltaXRBbGdvcml0aG0SJAogUkFURV9MSU1JVF9BTEdPUklUSE1fVU5TUEVDSUZJRUQQABIdChlSQVRFX0xJTUlUX0FMR09SSVRITV9HQ1JBEAEqjwEKFFJhdGVMaW1pdEZhaWx1cmVNb2RlEicKI1JBVEVfTElNSVRfRkFJTFVSRV9NT0RFX1VOU1BFQ0lGSUVEEAASJQohUkFURV9MSU1JVF9GQUlMVVJFX01PREVfRkFJTF9PUEVOEAESJwojUkFURV9MSU1JVF9GQUlMVVJFX01PREVfRkFJTF9DTE9TRUQQAmIGcHJvdG8z", [file_google_protobuf_duration]);
+  fileDesc("ChxtZXNoL2dhdGV3YXkvdjEvY29uZmlnLnByb3RvEg9tZXNoLmdhdGV3YXkudjEiuQEKDUdhdGV3YXlDb25maWcSKwoIbGlzdGVuZXIYASABKAsyGS5tZXNoLmdhdGV3YXkudjEuTGlzdGVuZXISKgoIY2x1c3RlcnMYAiADKAsyGC5tZXNoLmdhdGV3YXkudjEuQ2x1c3RlchIoCgdmaWx0ZXJzGAMgAygLMhcubWVzaC5nYXRld2F5LnYxLkZpbHRlchIlCgVyZWRpcxgEIAEoCzIWLm1lc2guZ2F0ZXdheS52MS5SZWRpcyLtAgoITGlzdGVuZXISDwoHYWRkcmVzcxgBIAEoCRIRCgRwb3J0GAIgASgNSACIAQESFwoKYWRtaW5fcG9ydBgDIAEoDUgBiAEBEiMKFm1heF9yZXF1ZXN0X2JvZHlfYnl0ZXMYBCABKA1IAogBARIbCg5tYXhfanNvbl9kZXB0aBgFIAEoDUgDiAEBEjkKFnJlcXVlc3RfaGVhZGVyX3RpbWVvdXQYBiABKAsyGS5nb29nbGUucHJvdG9idWYuRHVyYXRpb24SLwoMaWRsZV90aW1lb3V0GAcgASgLMhkuZ29vZ2xlLnByb3RvYnVmLkR1cmF0aW9uEjAKDWRyYWluX3RpbWVvdXQYCCABKAsyGS5nb29nbGUucHJvdG9idWYuRHVyYXRpb25CBwoFX3BvcnRCDQoLX2FkbWluX3BvcnRCGQoXX21heF9yZXF1ZXN0X2JvZHlfYnl0ZXNCEQoPX21heF9qc29uX2RlcHRoItMECgdDbHVzdGVyEgwKBG5hbWUYASABKAkSEAoIc2VydmljZXMYAiADKAkSEQoJZW5kcG9pbnRzGAMgAygJEhAKCGRuc19uYW1lGAQgASgJEhAKCGRuc19wb3J0GAUgASgNEjcKFGRuc19yZWZyZXNoX2ludGVydmFsGAYgASgLMhkuZ29vZ2xlLnByb3RvYnVmLkR1cmF0aW9uEiwKCWxiX3BvbGljeRgHIAEoDjIZLm1lc2guZ2F0ZXdheS52MS5MYlBvbGljeRIyCg9jb25uZWN0X3RpbWVvdXQYCCABKAsyGS5nb29nbGUucHJvdG9idWYuRHVyYXRpb24SMgoPcmVxdWVzdF90aW1lb3V0GAkgASgLMhkuZ29vZ2xlLnByb3RvYnVmLkR1cmF0aW9uEjoKEGNpcmN1aXRfYnJlYWtlcnMYCiABKAsyIC5tZXNoLmdhdGV3YXkudjEuQ2lyY3VpdEJyZWFrZXJzEjIKDGhlYWx0aF9jaGVjaxgLIAEoCzIcLm1lc2guZ2F0ZXdheS52MS5IZWFsdGhDaGVjaxI8ChFvdXRsaWVyX2RldGVjdGlvbhgMIAEoCzIhLm1lc2guZ2F0ZXdheS52MS5PdXRsaWVyRGV0ZWN0aW9uEjEKB2J1aWx0aW4YDSABKAsyHi5tZXNoLmdhdGV3YXkudjEuQnVpbHRpblNjaGVtYUgAEjcKCnJlZmxlY3Rpb24YDiABKAsyIS5tZXNoLmdhdGV3YXkudjEuUmVmbGVjdGlvblNjaGVtYUgAQggKBnNjaGVtYSIPCg1CdWlsdGluU2NoZW1hIngKEFJlZmxlY3Rpb25TY2hlbWESMwoQcmVmcmVzaF9pbnRlcnZhbBgBIAEoCzIZLmdvb2dsZS5wcm90b2J1Zi5EdXJhdGlvbhIvCg5kZWZhdWx0X2FjY2VzcxgCIAEoDjIXLm1lc2guZ2F0ZXdheS52MS5BY2Nlc3MijwEKD0NpcmN1aXRCcmVha2VycxIkChdtYXhfY29uY3VycmVudF9yZXF1ZXN0cxgBIAEoDUgAiAEBEiEKFG1heF9wZW5kaW5nX3JlcXVlc3RzGAIgASgNSAGIAQFCGgoYX21heF9jb25jdXJyZW50X3JlcXVlc3RzQhcKFV9tYXhfcGVuZGluZ19yZXF1ZXN0cyLWAQoLSGVhbHRoQ2hlY2sSKwoIaW50ZXJ2YWwYASABKAsyGS5nb29nbGUucHJvdG9idWYuRHVyYXRpb24SKgoHdGltZW91dBgCIAEoCzIZLmdvb2dsZS5wcm90b2J1Zi5EdXJhdGlvbhIgChN1bmhlYWx0aHlfdGhyZXNob2xkGAMgASgNSACIAQESHgoRaGVhbHRoeV90aHJlc2hvbGQYBCABKA1IAYgBAUIWChRfdW5oZWFsdGh5X3RocmVzaG9sZEIUChJfaGVhbHRoeV90aHJlc2hvbGQiwQEKEE91dGxpZXJEZXRlY3Rpb24SIQoUY29uc2VjdXRpdmVfZmFpbHVyZXMYASABKA1IAIgBARI1ChJiYXNlX2VqZWN0aW9uX3RpbWUYAiABKAsyGS5nb29nbGUucHJvdG9idWYuRHVyYXRpb24SIQoUbWF4X2VqZWN0aW9uX3BlcmNlbnQYAyABKA1IAYgBAUIXChVfY29uc2VjdXRpdmVfZmFpbHVyZXNCFwoVX21heF9lamVjdGlvbl9wZXJjZW50IhQKBVJlZGlzEgsKA3VybBgBIAEoCSKoAwoGRmlsdGVyEjYKCnJlcXVlc3RfaWQYASABKAsyIC5tZXNoLmdhdGV3YXkudjEuUmVxdWVzdElkRmlsdGVySAASKwoEY29ycxgCIAEoCzIbLm1lc2guZ2F0ZXdheS52MS5Db3JzRmlsdGVySAASNgoKYWNjZXNzX2xvZxgDIAEoCzIgLm1lc2guZ2F0ZXdheS52MS5BY2Nlc3NMb2dGaWx0ZXJIABItCgVhdXRobhgEIAEoCzIcLm1lc2guZ2F0ZXdheS52MS5BdXRobkZpbHRlckgAEjAKB2FwaV9rZXkYBSABKAsyHS5tZXNoLmdhdGV3YXkudjEuQXBpS2V5RmlsdGVySAASNgoKcmF0ZV9saW1pdBgGIAEoCzIgLm1lc2guZ2F0ZXdheS52MS5SYXRlTGltaXRGaWx0ZXJIABItCgVjYWNoZRgHIAEoCzIcLm1lc2guZ2F0ZXdheS52MS5DYWNoZUZpbHRlckgAEi8KBnJvdXRlchgIIAEoCzIdLm1lc2guZ2F0ZXdheS52MS5Sb3V0ZXJGaWx0ZXJIAEIICgZjb25maWciJgoPUmVxdWVzdElkRmlsdGVyEhMKC2hlYWRlcl9uYW1lGAEgASgJIrcBCgpDb3JzRmlsdGVyEhcKD2FsbG93ZWRfb3JpZ2lucxgBIAMoCRIXCg9hbGxvd2VkX21ldGhvZHMYAiADKAkSFwoPYWxsb3dlZF9oZWFkZXJzGAMgAygJEhcKD2V4cG9zZWRfaGVhZGVycxgEIAMoCRIZChFhbGxvd19jcmVkZW50aWFscxgFIAEoCBIqCgdtYXhfYWdlGAYgASgLMhkuZ29vZ2xlLnByb3RvYnVmLkR1cmF0aW9uIqgBCg9BY2Nlc3NMb2dGaWx0ZXISIQoUbWF4X2J1ZmZlcmVkX3JlY29yZHMYASABKA1IAIgBARIxCg5mbHVzaF9pbnRlcnZhbBgCIAEoCzIZLmdvb2dsZS5wcm90b2J1Zi5EdXJhdGlvbhIXCgpiYXRjaF9zaXplGAMgASgNSAGIAQFCFwoVX21heF9idWZmZXJlZF9yZWNvcmRzQg0KC19iYXRjaF9zaXplItsCCgtBdXRobkZpbHRlchIWCgxqd2tzX2NsdXN0ZXIYASABKAlIABISCghqd2tzX3VybBgCIAEoCUgAEg4KBmlzc3VlchgDIAEoCRIRCglhdWRpZW5jZXMYBCADKAkSLwoMY2xvY2tfbGVld2F5GAUgASgLMhkuZ29vZ2xlLnByb3RvYnVmLkR1cmF0aW9uEjkKEmFsbG93ZWRfYWxnb3JpdGhtcxgGIAMoDjIdLm1lc2guZ2F0ZXdheS52MS5Kd3RBbGdvcml0aG0SJgoZdmVyaWZpZWRfdG9rZW5fY2FjaGVfc2l6ZRgHIAEoDUgBiAEBEjwKGWp3a3NfbWluX3JlZmV0Y2hfaW50ZXJ2YWwYCCABKAsyGS5nb29nbGUucHJvdG9idWYuRHVyYXRpb25CDQoLandrc19zb3VyY2VCHAoaX3ZlcmlmaWVkX3Rva2VuX2NhY2hlX3NpemUikQEKDEFwaUtleUZpbHRlchITCgtoZWFkZXJfbmFtZRgBIAEoCRI1ChJwb3NpdGl2ZV9jYWNoZV90dGwYAiABKAsyGS5nb29nbGUucHJvdG9idWYuRHVyYXRpb24SNQoSbmVnYXRpdmVfY2FjaGVfdHRsGAMgASgLMhkuZ29vZ2xlLnByb3RvYnVmLkR1cmF0aW9uInYKDVJhdGVMaW1pdFRpZXISEgoFbGltaXQYASABKA1IAIgBARIpCgZwZXJpb2QYAiABKAsyGS5nb29nbGUucHJvdG9idWYuRHVyYXRpb24SEgoFYnVyc3QYAyABKA1IAYgBAUIICgZfbGltaXRCCAoGX2J1cnN0ItICCg9SYXRlTGltaXRGaWx0ZXISNgoJYWxnb3JpdGhtGAEgASgOMiMubWVzaC5nYXRld2F5LnYxLlJhdGVMaW1pdEFsZ29yaXRobRIvCgdhcGlfa2V5GAIgASgLMh4ubWVzaC5nYXRld2F5LnYxLlJhdGVMaW1pdFRpZXISLAoEdXNlchgDIAEoCzIeLm1lc2guZ2F0ZXdheS52MS5SYXRlTGltaXRUaWVyEjEKCWFub255bW91cxgEIAEoCzIeLm1lc2guZ2F0ZXdheS52MS5SYXRlTGltaXRUaWVyEjsKDGZhaWx1cmVfbW9kZRgFIAEoDjIlLm1lc2guZ2F0ZXdheS52MS5SYXRlTGltaXRGYWlsdXJlTW9kZRI4ChVyZWRpc19jb21tYW5kX3RpbWVvdXQYBiABKAsyGS5nb29nbGUucHJvdG9idWYuRHVyYXRpb24ibwoLQ2FjaGVGaWx0ZXISHAoPbWF4X2VudHJ5X2J5dGVzGAEgASgNSACIAQESLgoLZGVmYXVsdF90dGwYAiABKAsyGS5nb29nbGUucHJvdG9idWYuRHVyYXRpb25CEgoQX21heF9lbnRyeV9ieXRlcyLKAQoLUmV0cnlQb2xpY3kSGQoMbWF4X2F0dGVtcHRzGAEgASgNSACIAQESLwoMYmFja29mZl9iYXNlGAIgASgLMhkuZ29vZ2xlLnByb3RvYnVmLkR1cmF0aW9uEi4KC2JhY2tvZmZfbWF4GAMgASgLMhkuZ29vZ2xlLnByb3RvYnVmLkR1cmF0aW9uEhsKDmJ1ZGdldF9wZXJjZW50GAQgASgNSAGIAQFCDwoNX21heF9hdHRlbXB0c0IRCg9fYnVkZ2V0X3BlcmNlbnQidgoMUm91dGVyRmlsdGVyEjIKD2RlZmF1bHRfdGltZW91dBgBIAEoCzIZLmdvb2dsZS5wcm90b2J1Zi5EdXJhdGlvbhIyCgxyZXRyeV9wb2xpY3kYAiABKAsyHC5tZXNoLmdhdGV3YXkudjEuUmV0cnlQb2xpY3kqXQoITGJQb2xpY3kSGQoVTEJfUE9MSUNZX1VOU1BFQ0lGSUVEEAASGQoVTEJfUE9MSUNZX1JPVU5EX1JPQklOEAESGwoXTEJfUE9MSUNZX0xFQVNUX1JFUVVFU1QQAiqqAQoMSnd0QWxnb3JpdGhtEh0KGUpXVF9BTEdPUklUSE1fVU5TUEVDSUZJRUQQABIXChNKV1RfQUxHT1JJVEhNX0VERFNBEAESFwoTSldUX0FMR09SSVRITV9FUzI1NhACEhcKE0pXVF9BTEdPUklUSE1fRVMzODQQAxIXChNKV1RfQUxHT1JJVEhNX1JTMjU2EAQSFwoTSldUX0FMR09SSVRITV9QUzI1NhAFKlkKElJhdGVMaW1pdEFsZ29yaXRobRIkCiBSQVRFX0xJTUlUX0FMR09SSVRITV9VTlNQRUNJRklFRBAAEh0KGVJBVEVfTElNSVRfQUxHT1JJVEhNX0dDUkEQASqPAQoUUmF0ZUxpbWl0RmFpbHVyZU1vZGUSJwojUkFURV9MSU1JVF9GQUlMVVJFX01PREVfVU5TUEVDSUZJRUQQABIlCiFSQVRFX0xJTUlUX0ZBSUxVUkVfTU9ERV9GQUlMX09QRU4QARInCiNSQVRFX0xJTUlUX0ZBSUxVUkVfTU9ERV9GQUlMX0NMT1NFRBACYgZwcm90bzM", [file_google_protobuf_duration, file_mesh_gateway_v1_policy]);
 
 /**
  * GatewayConfig is the gateway's whole declarative configuration, read from
@@ -155,6 +157,9 @@ export type Cluster = Message<"mesh.gateway.v1.Cluster"> & {
   /**
    * Fully-qualified gRPC services this cluster serves, e.g.
    * "mesh.auth.v1.AuthService". A service is served by one cluster only.
+   * With `reflection`, the services the gateway loads from the upstream and
+   * exposes; the others the upstream lists (health, reflection, ...) stay
+   * unreachable.
    *
    * @generated from field: repeated string services = 2;
    */
@@ -230,6 +235,33 @@ export type Cluster = Message<"mesh.gateway.v1.Cluster"> & {
    * @generated from field: mesh.gateway.v1.OutlierDetection outlier_detection = 12;
    */
   outlierDetection?: OutlierDetection | undefined;
+
+  /**
+   * Where the gateway learns the methods and REST routes (google.api.http)
+   * of the services listed above. Default: builtin.
+   *
+   * @generated from oneof mesh.gateway.v1.Cluster.schema
+   */
+  schema: {
+    /**
+     * From the descriptors compiled into the gateway (gen/): every service
+     * must be one of the mesh's own.
+     *
+     * @generated from field: mesh.gateway.v1.BuiltinSchema builtin = 13;
+     */
+    value: BuiltinSchema;
+    case: "builtin";
+  } | {
+    /**
+     * From the upstream's gRPC server reflection, at startup and on an
+     * interval: a service in any language joins without rebuilding the
+     * gateway. Its services must not be ones compiled into the gateway.
+     *
+     * @generated from field: mesh.gateway.v1.ReflectionSchema reflection = 14;
+     */
+    value: ReflectionSchema;
+    case: "reflection";
+  } | { case: undefined; value?: undefined };
 };
 
 /**
@@ -238,6 +270,66 @@ export type Cluster = Message<"mesh.gateway.v1.Cluster"> & {
  */
 export const ClusterSchema: GenMessage<Cluster> = /*@__PURE__*/
   messageDesc(file_mesh_gateway_v1_config, 2);
+
+/**
+ * BuiltinSchema takes a cluster's services from the descriptors compiled into
+ * the gateway. It has no settings.
+ *
+ * @generated from message mesh.gateway.v1.BuiltinSchema
+ */
+export type BuiltinSchema = Message<"mesh.gateway.v1.BuiltinSchema"> & {
+};
+
+/**
+ * Describes the message mesh.gateway.v1.BuiltinSchema.
+ * Use `create(BuiltinSchemaSchema)` to create a new message.
+ */
+export const BuiltinSchemaSchema: GenMessage<BuiltinSchema> = /*@__PURE__*/
+  messageDesc(file_mesh_gateway_v1_config, 3);
+
+/**
+ * ReflectionSchema loads a cluster's services (descriptors with their
+ * google.api.http rules) over grpc.reflection.v1, or v1alpha when the
+ * upstream answers v1 with UNIMPLEMENTED. The services are transcoded like the
+ * built-in ones (REST routes, access policy, error envelope, OpenAPI, native
+ * gRPC/Connect forwarding).
+ *
+ * Startup does not wait for an upstream that is down: the gateway starts
+ * without its routes (logged) and retries every refresh_interval; until the
+ * first load, its native calls and REST requests that match no route answer
+ * UNAVAILABLE (503). A reload that would break a route in use (a route
+ * removed or bound to another method, a request or response type changed
+ * incompatibly) is refused and logged, and the last good schema stays; other
+ * changes (new methods, new routes) apply without a restart. A route that
+ * overlaps a route of a built-in service, or of another reflection cluster,
+ * refuses the whole load (logged).
+ *
+ * @generated from message mesh.gateway.v1.ReflectionSchema
+ */
+export type ReflectionSchema = Message<"mesh.gateway.v1.ReflectionSchema"> & {
+  /**
+   * How often the schema is loaded again. Default 30s.
+   *
+   * @generated from field: google.protobuf.Duration refresh_interval = 1;
+   */
+  refreshInterval?: Duration | undefined;
+
+  /**
+   * Access of a method that declares no (mesh.gateway.v1.policy) option.
+   * Methods that declare one keep theirs. ACCESS_INTERNAL exposes only the
+   * methods that declare a policy. Default ACCESS_USER (a signed-in user).
+   *
+   * @generated from field: mesh.gateway.v1.Access default_access = 2;
+   */
+  defaultAccess: Access;
+};
+
+/**
+ * Describes the message mesh.gateway.v1.ReflectionSchema.
+ * Use `create(ReflectionSchemaSchema)` to create a new message.
+ */
+export const ReflectionSchemaSchema: GenMessage<ReflectionSchema> = /*@__PURE__*/
+  messageDesc(file_mesh_gateway_v1_config, 4);
 
 /**
  * CircuitBreakers bound the load the gateway puts on one cluster; past them a
@@ -266,7 +358,7 @@ export type CircuitBreakers = Message<"mesh.gateway.v1.CircuitBreakers"> & {
  * Use `create(CircuitBreakersSchema)` to create a new message.
  */
 export const CircuitBreakersSchema: GenMessage<CircuitBreakers> = /*@__PURE__*/
-  messageDesc(file_mesh_gateway_v1_config, 3);
+  messageDesc(file_mesh_gateway_v1_config, 5);
 
 /**
  * HealthCheck probes each endpoint with grpc.health.v1.Health/Check.
@@ -308,7 +400,7 @@ export type HealthCheck = Message<"mesh.gateway.v1.HealthCheck"> & {
  * Use `create(HealthCheckSchema)` to create a new message.
  */
 export const HealthCheckSchema: GenMessage<HealthCheck> = /*@__PURE__*/
-  messageDesc(file_mesh_gateway_v1_config, 4);
+  messageDesc(file_mesh_gateway_v1_config, 6);
 
 /**
  * OutlierDetection ejects an endpoint after consecutive failed calls
@@ -346,7 +438,7 @@ export type OutlierDetection = Message<"mesh.gateway.v1.OutlierDetection"> & {
  * Use `create(OutlierDetectionSchema)` to create a new message.
  */
 export const OutlierDetectionSchema: GenMessage<OutlierDetection> = /*@__PURE__*/
-  messageDesc(file_mesh_gateway_v1_config, 5);
+  messageDesc(file_mesh_gateway_v1_config, 7);
 
 /**
  * Redis holds the gateway's shared state.
@@ -368,7 +460,7 @@ export type Redis = Message<"mesh.gateway.v1.Redis"> & {
  * Use `create(RedisSchema)` to create a new message.
  */
 export const RedisSchema: GenMessage<Redis> = /*@__PURE__*/
-  messageDesc(file_mesh_gateway_v1_config, 6);
+  messageDesc(file_mesh_gateway_v1_config, 8);
 
 /**
  * Filter is one entry of the chain; the config set names the filter.
@@ -453,7 +545,7 @@ export type Filter = Message<"mesh.gateway.v1.Filter"> & {
  * Use `create(FilterSchema)` to create a new message.
  */
 export const FilterSchema: GenMessage<Filter> = /*@__PURE__*/
-  messageDesc(file_mesh_gateway_v1_config, 7);
+  messageDesc(file_mesh_gateway_v1_config, 9);
 
 /**
  * RequestIdFilter accepts a well-formed incoming request ID or makes one, and
@@ -475,7 +567,7 @@ export type RequestIdFilter = Message<"mesh.gateway.v1.RequestIdFilter"> & {
  * Use `create(RequestIdFilterSchema)` to create a new message.
  */
 export const RequestIdFilterSchema: GenMessage<RequestIdFilter> = /*@__PURE__*/
-  messageDesc(file_mesh_gateway_v1_config, 8);
+  messageDesc(file_mesh_gateway_v1_config, 10);
 
 /**
  * CorsFilter implements CORS for browser clients.
@@ -534,7 +626,7 @@ export type CorsFilter = Message<"mesh.gateway.v1.CorsFilter"> & {
  * Use `create(CorsFilterSchema)` to create a new message.
  */
 export const CorsFilterSchema: GenMessage<CorsFilter> = /*@__PURE__*/
-  messageDesc(file_mesh_gateway_v1_config, 9);
+  messageDesc(file_mesh_gateway_v1_config, 11);
 
 /**
  * AccessLogFilter ships a record per request to the logging service
@@ -572,7 +664,7 @@ export type AccessLogFilter = Message<"mesh.gateway.v1.AccessLogFilter"> & {
  * Use `create(AccessLogFilterSchema)` to create a new message.
  */
 export const AccessLogFilterSchema: GenMessage<AccessLogFilter> = /*@__PURE__*/
-  messageDesc(file_mesh_gateway_v1_config, 10);
+  messageDesc(file_mesh_gateway_v1_config, 12);
 
 /**
  * AuthnFilter verifies JWT access tokens against a JWKS.
@@ -652,7 +744,7 @@ export type AuthnFilter = Message<"mesh.gateway.v1.AuthnFilter"> & {
  * Use `create(AuthnFilterSchema)` to create a new message.
  */
 export const AuthnFilterSchema: GenMessage<AuthnFilter> = /*@__PURE__*/
-  messageDesc(file_mesh_gateway_v1_config, 11);
+  messageDesc(file_mesh_gateway_v1_config, 13);
 
 /**
  * ApiKeyFilter verifies API keys with ProjectService.VerifyApiKey, caching
@@ -689,7 +781,7 @@ export type ApiKeyFilter = Message<"mesh.gateway.v1.ApiKeyFilter"> & {
  * Use `create(ApiKeyFilterSchema)` to create a new message.
  */
 export const ApiKeyFilterSchema: GenMessage<ApiKeyFilter> = /*@__PURE__*/
-  messageDesc(file_mesh_gateway_v1_config, 12);
+  messageDesc(file_mesh_gateway_v1_config, 14);
 
 /**
  * RateLimitTier is a rate: `limit` requests per `period`, bursts up to `burst`.
@@ -724,7 +816,7 @@ export type RateLimitTier = Message<"mesh.gateway.v1.RateLimitTier"> & {
  * Use `create(RateLimitTierSchema)` to create a new message.
  */
 export const RateLimitTierSchema: GenMessage<RateLimitTier> = /*@__PURE__*/
-  messageDesc(file_mesh_gateway_v1_config, 13);
+  messageDesc(file_mesh_gateway_v1_config, 15);
 
 /**
  * RateLimitFilter limits each caller by the tier of its identity.
@@ -780,7 +872,7 @@ export type RateLimitFilter = Message<"mesh.gateway.v1.RateLimitFilter"> & {
  * Use `create(RateLimitFilterSchema)` to create a new message.
  */
 export const RateLimitFilterSchema: GenMessage<RateLimitFilter> = /*@__PURE__*/
-  messageDesc(file_mesh_gateway_v1_config, 14);
+  messageDesc(file_mesh_gateway_v1_config, 16);
 
 /**
  * CacheFilter caches REST GET replies by the TTL of their route or method
@@ -810,7 +902,7 @@ export type CacheFilter = Message<"mesh.gateway.v1.CacheFilter"> & {
  * Use `create(CacheFilterSchema)` to create a new message.
  */
 export const CacheFilterSchema: GenMessage<CacheFilter> = /*@__PURE__*/
-  messageDesc(file_mesh_gateway_v1_config, 15);
+  messageDesc(file_mesh_gateway_v1_config, 17);
 
 /**
  * RetryPolicy retries a call that failed UNAVAILABLE, only for idempotent
@@ -854,7 +946,7 @@ export type RetryPolicy = Message<"mesh.gateway.v1.RetryPolicy"> & {
  * Use `create(RetryPolicySchema)` to create a new message.
  */
 export const RetryPolicySchema: GenMessage<RetryPolicy> = /*@__PURE__*/
-  messageDesc(file_mesh_gateway_v1_config, 16);
+  messageDesc(file_mesh_gateway_v1_config, 18);
 
 /**
  * RouterFilter sends each call to the cluster serving its service.
@@ -882,7 +974,7 @@ export type RouterFilter = Message<"mesh.gateway.v1.RouterFilter"> & {
  * Use `create(RouterFilterSchema)` to create a new message.
  */
 export const RouterFilterSchema: GenMessage<RouterFilter> = /*@__PURE__*/
-  messageDesc(file_mesh_gateway_v1_config, 17);
+  messageDesc(file_mesh_gateway_v1_config, 19);
 
 /**
  * LbPolicy picks an endpoint of a cluster for each call.
