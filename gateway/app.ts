@@ -162,7 +162,7 @@ export async function startGateway(cfg: ResolvedGatewayConfig, logger: Logger, o
   });
   // grpc.reflection.v1/v1alpha and grpc.health.v1, answered by the gateway itself: public, never admitted or forwarded.
   const local = createLocalServices({
-    services: GATEWAY_SERVICES, serving: () => ready, stopping: stopping.signal, requestIdHeader, maxMessageBytes: cfg.listener.maxRequestBodyBytes, logger,
+    services: () => schema.services(), serving: () => ready, stopping: stopping.signal, requestIdHeader, maxMessageBytes: cfg.listener.maxRequestBodyBytes, logger,
   });
 
   const accessCfg = findFilter(cfg, "accessLog");

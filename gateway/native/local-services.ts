@@ -15,8 +15,11 @@ import { respecGrpcMessage } from "./grpc-message.js";
 import type { NativeExchange, NativeHandler } from "./proxy.js";
 
 export interface LocalServicesOptions {
-  /** The services the gateway fronts: listed and described by reflection. */
-  readonly services: readonly DescService[];
+  /**
+   * The services the gateway fronts, listed and described by reflection: a list, or a function answering the
+   * current one (services loaded over their upstream's reflection come and change while the gateway runs).
+   */
+  readonly services: readonly DescService[] | (() => readonly DescService[]);
   /** The gateway's own liveness for `grpc.health.v1` (service ""): true once it listens, false once it stops. */
   readonly serving: () => boolean;
   /** Aborted when the gateway stops: open reflection streams end with UNAVAILABLE, health watches with NOT_SERVING. */
@@ -44,7 +47,18 @@ const kExchange = createContextKey<NativeExchange | undefined>(undefined, { desc
 export function createLocalServices(opts: LocalServicesOptions): NativeHandler {
   const requestIdHeader = (opts.requestIdHeader ?? "x-request-id").toLowerCase();
   const maxBytes = opts.maxMessageBytes ?? 4 * 1024 * 1024;
-  const index = reflectionIndexFor(opts.services);
+  const current = typeof opts.services === "function" ? opts.services : () => opts.services as readonly DescService[];
+  // Indexed again only when the list changes (a reflection refresh applied a new schema).
+  let indexed: { services: readonly DescService[]; index: ReturnType<typeof reflectionIndexFor> } | undefined;
+  const index = {
+    get() {
+      const services = current();
+      if (!indexed || indexed.services.length !== services.length || indexed.services.some((s, i) => s !== services[i])) {
+        indexed = { services, index: reflectionIndexFor(services) };
+      }
+      return indexed.index;
+    },
+  };
   const router = createConnectRouter({
     acceptCompression: [compressionGzip, compressionBrotli],
     readMaxBytes: maxBytes,
@@ -55,8 +69,8 @@ export function createLocalServices(opts: LocalServicesOptions): NativeHandler {
       ctx.responseHeader.set(requestIdHeader, exchange?.requestId ?? requestIdOf(ctx.requestHeader.get(requestIdHeader) ?? undefined));
     },
   });
-  router.service(v1.ServerReflection, { serverReflectionInfo: (requests) => answerEach(requests, index.answer, opts.stopping) });
-  router.service(v1alpha.ServerReflection, { serverReflectionInfo: (requests) => answerEach(requests, index.answerV1alpha, opts.stopping) });
+  router.service(v1.ServerReflection, { serverReflectionInfo: (requests) => answerEach(requests, (r) => index.get().answer(r), opts.stopping) });
+  router.service(v1alpha.ServerReflection, { serverReflectionInfo: (requests) => answerEach(requests, (r) => index.get().answerV1alpha(r), opts.stopping) });
   const status = () => (opts.serving() && !opts.stopping.aborted ? Status.SERVING : Status.NOT_SERVING);
   router.service(Health, {
     check(req, ctx) {

@@ -1,14 +1,16 @@
 import { rm } from "node:fs/promises";
 import { createServer } from "node:net";
-import type { DescMethodUnary, DescService } from "@bufbuild/protobuf";
+import { getOption, type DescMethodUnary, type DescService } from "@bufbuild/protobuf";
 import { Code, ConnectError } from "@connectrpc/connect";
 import { exportJWK, generateKeyPair, SignJWT, type JWK } from "jose";
 import { afterAll, beforeAll, expect, it } from "vitest";
+import { http } from "../../gen/google/api/annotations_pb.js";
 import { startGateway, type RunningGateway } from "../../gateway/app.js";
 import { loadGatewayConfig } from "../../gateway/config/load.js";
 import { createLogger } from "../../lib/logger.js";
 import { createGrpcTransport, type GrpcTransport } from "../../lib/grpc/transport.js";
 import { compileGreeter, startGreeter, type CompiledGreeter, type GreeterServer, type GreeterVariant } from "../support/python-greeter.js";
+import { createReflectionClient } from "../support/reflection-client.js";
 import { describeWithToolchain, findPython } from "../support/toolchains.js";
 
 // A Python gRPC server (test/fixtures/reflected-greeter) joins through a reflection cluster: the gateway
@@ -133,6 +135,18 @@ filters:
     expect(refused?.code).toBe(Code.Unauthenticated);
     const created = await call(compiled.base.service, "CreateGreeting", { text: "hi" }, { authorization: `Bearer ${await token()}` });
     expect(created.message).toMatchObject({ text: "hi", createdBy: "user-7" });
+  });
+
+  it("is listed and described by the gateway's own server reflection once loaded, its http rules included", async () => {
+    const reflection = createReflectionClient(`127.0.0.1:${gateway.port}`);
+    try {
+      expect(await reflection.listServices()).toContain("demo.greeter.v1.Greeter");
+      const { service } = await reflection.describe("demo.greeter.v1.Greeter");
+      const sayHello = service.methods.find((m) => m.name === "SayHello")!;
+      expect(getOption(sayHello, http)).toMatchObject({ pattern: { case: "get", value: "/api/v1/greeter/{name}" } });
+    } finally {
+      reflection.close();
+    }
   });
 
   it("lists its paths in /openapi.json with their security", async () => {
