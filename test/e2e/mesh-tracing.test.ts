@@ -1,5 +1,3 @@
-import { spawn, type ChildProcess } from "node:child_process";
-import { join } from "node:path";
 import { createClient } from "@connectrpc/connect";
 import { afterAll, beforeAll, expect, it } from "vitest";
 import { AuthService } from "../../gen/mesh/auth/v1/auth_pb.js";
@@ -7,39 +5,11 @@ import { createGrpcTransport } from "../../lib/grpc/transport.js";
 import { MESH_VERSION } from "../../lib/run-service.js";
 import { describeWithServer, uniqueSchema } from "../support/integration.js";
 import { startOtlpReceiver, type OtlpReceiver, type ReceivedSpan } from "../support/otlp-receiver.js";
+import { startMeshProcess, type MeshProcess, type MeshProcessName } from "../support/mesh.js";
 import { freePort, stopProcess, untilAccepting } from "../support/processes.js";
 
 // The whole mesh as it runs in production, one process per service plus the gateway, on PostgreSQL, FerretDB
 // (MongoDB) and Redis, exporting OTLP/HTTP to a receiver inside this test: what a user finds in Jaeger.
-
-const root = join(import.meta.dirname, "..", "..");
-
-interface MeshProcess {
-  readonly name: string;
-  readonly child: ChildProcess;
-  /** Every JSON log line the process wrote to stdout. */
-  readonly lines: Record<string, unknown>[];
-}
-
-function startProcess(name: string, entry: string, env: Record<string, string>): MeshProcess {
-  // One process per service (node with tsx's loader, not the tsx wrapper, which would run it in a child of its own).
-  const child = spawn(process.execPath, ["--import", "tsx", entry], { cwd: root, env: { PATH: process.env.PATH ?? "", HOME: process.env.HOME ?? "", ...env }, stdio: ["ignore", "pipe", "pipe"] });
-  const lines: Record<string, unknown>[] = [];
-  let pending = "";
-  child.stdout!.on("data", (chunk: Buffer) => {
-    const parts = (pending + chunk.toString()).split("\n");
-    pending = parts.pop() ?? "";
-    for (const line of parts) {
-      try {
-        lines.push(JSON.parse(line) as Record<string, unknown>);
-      } catch {
-        // not a log line
-      }
-    }
-  });
-  child.stderr!.on("data", (chunk: Buffer) => process.stderr.write(`[${name}] ${chunk.toString()}`));
-  return { name, child, lines };
-}
 
 /** The spans of one trace, and checks of its shape. */
 function traceOf(spans: readonly ReceivedSpan[], traceId: string) {
@@ -93,9 +63,9 @@ describeWithServer("TEST_DATABASE_URL", "one trace per request across the mesh's
       ["logging", "services/logging/main.ts", logging!, { LOGGING_PORT: String(logging), MONGO_URL: mongoUrl, MONGO_DB: mongoDb }],
       ["analytics", "services/analytics/main.ts", analytics!, { ANALYTICS_PORT: String(analytics), MONGO_URL: mongoUrl, MONGO_DB: mongoDb }],
     ];
-    for (const [name, entry, , env] of specs) procs.set(name, startProcess(name, entry, { ...common, ...env }));
+    for (const [name, , , env] of specs) procs.set(name, startMeshProcess(name as MeshProcessName, { ...common, ...env }));
     await Promise.all(specs.map(([name, , port]) => untilAccepting(procs.get(name)!.child, port, name, 60_000)));
-    procs.set("gateway", startProcess("gateway", "gateway/main.ts", {
+    procs.set("gateway", startMeshProcess("gateway", {
       ...common, GATEWAY_PORT: String(gateway), GATEWAY_ADMIN_PORT: String(admin), REDIS_URL: redisUrl,
       UPSTREAM_AUTH: `127.0.0.1:${auth}`, UPSTREAM_PROJECT: `127.0.0.1:${project}`,
       UPSTREAM_LOGGING: `127.0.0.1:${logging}`, UPSTREAM_ANALYTICS: `127.0.0.1:${analytics}`,

@@ -82,7 +82,7 @@ export async function startMesh(options: MeshOptions = {}): Promise<Mesh> {
     await rm(dataDir, { recursive: true, force: true });
   };
   const start = (name: MeshProcessName) => {
-    processes.set(name, startProcess(name, { ...common, ...own[name], ...options.processEnv?.[name] }));
+    processes.set(name, startMeshProcess(name, { ...common, ...own[name], ...options.processEnv?.[name] }));
     return untilAccepting(processes.get(name)!.child, ports[name], name, timeoutMs);
   };
   const gatewayUrl = `http://127.0.0.1:${gateway}`;
@@ -97,7 +97,8 @@ export async function startMesh(options: MeshOptions = {}): Promise<Mesh> {
   return { gatewayAddress: `127.0.0.1:${gateway}`, gatewayUrl, ports, processes, stop };
 }
 
-function startProcess(name: MeshProcessName, env: Record<string, string>): MeshProcess {
+/** Starts one process of the mesh with exactly `env` (plus PATH and HOME), collecting its JSON log lines. */
+export function startMeshProcess(name: MeshProcessName, env: Record<string, string>): MeshProcess {
   // node with tsx's loader, not the tsx wrapper, which would run the process in a child of its own.
   const child = spawn(process.execPath, ["--import", "tsx", entries[name]], {
     cwd: root, env: { PATH: process.env.PATH ?? "", HOME: process.env.HOME ?? "", ...env }, stdio: ["ignore", "pipe", "pipe"],
