@@ -15,12 +15,13 @@ const processes = [
 ];
 
 const root = join(import.meta.dirname, "..");
-const tsx = join(root, "node_modules", ".bin", "tsx");
+
 const children = new Map<string, ChildProcess>();
 let stopping = false;
 
 for (const p of processes) {
-  const child = spawn(tsx, [p.entry], { cwd: root, env: process.env, stdio: ["ignore", "pipe", "pipe"] });
+  // node with tsx's loader rather than the tsx wrapper: one process per service, so the fallback SIGKILL below ends it.
+  const child = spawn(process.execPath, ["--import", "tsx", p.entry], { cwd: root, env: process.env, stdio: ["ignore", "pipe", "pipe"] });
   children.set(p.name, child);
   const prefix = (chunk: Buffer) => chunk.toString().split("\n").filter(Boolean).map((l) => `[${p.name}] ${l}\n`).join("");
   child.stdout.on("data", (c: Buffer) => process.stdout.write(prefix(c)));
@@ -39,8 +40,17 @@ for (const p of processes) {
 function stop(code = 0): void {
   if (stopping) return;
   stopping = true;
-  for (const child of children.values()) child.kill("SIGTERM");
   if (children.size === 0) process.exit(code);
+  // The gateway first (it drains its requests and ships its last access records to logging), then the services.
+  // (A terminal's Ctrl-C reaches every process of the group at once; a SIGTERM to this script keeps the order.)
+  const gateway = children.get("gateway");
+  const stopServices = () => { for (const child of children.values()) child.kill("SIGTERM"); };
+  if (gateway) {
+    gateway.once("exit", stopServices);
+    gateway.kill("SIGTERM");
+  } else {
+    stopServices();
+  }
   setTimeout(() => {
     for (const child of children.values()) child.kill("SIGKILL");
     process.exit(code || 1);
