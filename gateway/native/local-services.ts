@@ -1,17 +1,15 @@
 import { once } from "node:events";
 import type { DescService } from "@bufbuild/protobuf";
 import { Code, ConnectError, createConnectRouter, createContextKey, createContextValues } from "@connectrpc/connect";
-import type { UniversalHandler } from "@connectrpc/connect/protocol";
-import { compressionBrotli, compressionGzip, universalRequestFromNodeRequest, universalResponseToNodeResponse } from "@connectrpc/connect-node";
+import { compressionBrotli, compressionGzip } from "@connectrpc/connect-node";
 import type { Logger } from "pino";
 import * as v1 from "../../gen/grpc/reflection/v1/reflection_pb.js";
 import * as v1alpha from "../../gen/grpc/reflection/v1alpha/reflection_pb.js";
 import { Health, HealthCheckResponse_ServingStatus as Status } from "../../gen/health/v1/health_pb.js";
 import { reflectionIndexFor } from "../../lib/grpc/reflection.js";
 import { requestIdOf } from "../filters/request-id.js";
-import type { AnyRequest, AnyResponse } from "../server/listener.js";
 import { tagFailure } from "./forward.js";
-import { respecGrpcMessage } from "./grpc-message.js";
+import { routerDispatcher } from "./dispatch.js";
 import type { NativeExchange, NativeHandler } from "./proxy.js";
 
 export interface LocalServicesOptions {
@@ -80,28 +78,10 @@ export function createLocalServices(opts: LocalServicesOptions): NativeHandler {
     list: () => ({ statuses: { "": { status: status() } } }),
     watch: (req, ctx) => watch(req.service === "", status, AbortSignal.any([opts.stopping, ctx.signal]), opts.stopping),
   });
-  const byPath = new Map<string, UniversalHandler>(router.handlers.map((h) => [h.requestPath, h]));
-
+  const dispatch = routerDispatcher(router.handlers, opts.logger);
   return {
-    handle(req, res, exchange) {
-      const url = req.url ?? "";
-      const q = url.indexOf("?");
-      const h = byPath.get(q < 0 ? url : url.slice(0, q));
-      if (!h || !h.allowedMethods.includes(req.method ?? "") || !h.supportedContentType(req.headers["content-type"] ?? "")) return false;
-      serve(h, req, res, exchange, opts.logger);
-      return true;
-    },
+    handle: (req, res, exchange) => dispatch(req, res, () => createContextValues().set(kExchange, exchange)),
   };
-}
-
-function serve(h: UniversalHandler, req: AnyRequest, res: AnyResponse, exchange: NativeExchange | undefined, logger: Logger): void {
-  const uReq = universalRequestFromNodeRequest(req, res, undefined, createContextValues().set(kExchange, exchange));
-  h(uReq).then((uRes) => universalResponseToNodeResponse(uRes.trailer ? { ...uRes, body: respecOnEnd(uRes.body, uRes.trailer) } : uRes, res))
-    .catch((err: unknown) => {
-      // The reply was already under way (usually the client went away): nothing left to tell it.
-      if (ConnectError.from(err).code !== Code.Aborted) logger.debug({ err, rpc: h.requestPath }, "local reply not completed");
-      res.destroy();
-    });
 }
 
 /** One answer per request, in order, until the client half-closes; the gateway stopping ends the stream (UNAVAILABLE). */
@@ -132,10 +112,4 @@ function untilAborted<T>(p: Promise<T>, signal: AbortSignal): Promise<T> {
     signal.addEventListener("abort", onAbort, { once: true });
     p.then(resolve, reject).finally(() => signal.removeEventListener("abort", onAbort));
   });
-}
-
-/** Passes a gRPC response body through, then fixes the `grpc-message` trailer written after it. */
-async function* respecOnEnd(body: AsyncIterable<Uint8Array> | undefined, trailer: Headers): AsyncIterable<Uint8Array> {
-  if (body) yield* body;
-  respecGrpcMessage(trailer);
 }

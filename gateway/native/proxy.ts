@@ -1,14 +1,13 @@
 import type { DescMethod, DescService } from "@bufbuild/protobuf";
 import { Code, ConnectError, createConnectRouter, createContextKey, createContextValues, type HandlerContext } from "@connectrpc/connect";
-import type { UniversalHandler } from "@connectrpc/connect/protocol";
-import { compressionBrotli, compressionGzip, universalRequestFromNodeRequest, universalResponseToNodeResponse } from "@connectrpc/connect-node";
+import { compressionBrotli, compressionGzip } from "@connectrpc/connect-node";
 import type { Logger } from "pino";
 import { Access, methodPolicy } from "../../lib/policy.js";
 import type { Cluster } from "../clusters/cluster.js";
 import { requestIdOf } from "../filters/request-id.js";
 import { remoteAddressOf, type AnyRequest, type AnyResponse } from "../server/listener.js";
 import { forwardMethod, kUpstreamHeaders, tagFailure } from "./forward.js";
-import { respecGrpcMessage } from "./grpc-message.js";
+import { routerDispatcher } from "./dispatch.js";
 
 /** What the dispatcher already knows about a request it hands to `handle`; all optional. */
 export interface NativeExchange {
@@ -108,24 +107,10 @@ export function createNativeHandler<X extends NativeExchange = NativeExchange>(o
   for (const service of opts.services) {
     for (const method of service.methods) router.rpc(method, forwardMethod(method, deps) as never);
   }
-  const byPath = new Map<string, UniversalHandler>(router.handlers.map((h) => [h.requestPath, h]));
-
+  const dispatch = routerDispatcher(router.handlers, opts.logger);
   return {
     handle(req, res, exchange) {
-      const url = req.url ?? "";
-      const q = url.indexOf("?");
-      const h = byPath.get(q < 0 ? url : url.slice(0, q));
-      const contentType = req.headers["content-type"] ?? "";
-      if (!h || !h.allowedMethods.includes(req.method ?? "") || !h.supportedContentType(contentType)) return false;
-      const values = createContextValues().set(kExchange, { exchange, remoteAddress: remoteAddressOf(req) });
-      const uReq = universalRequestFromNodeRequest(req, res, undefined, values);
-      h(uReq).then((uRes) => universalResponseToNodeResponse(uRes.trailer ? { ...uRes, body: respecOnEnd(uRes.body, uRes.trailer) } : uRes, res))
-        .catch((err: unknown) => {
-          // The reply was already under way (usually the client went away): nothing left to tell it.
-          if (ConnectError.from(err).code !== Code.Aborted) opts.logger.debug({ err, rpc: h.requestPath }, "native reply not completed");
-          res.destroy();
-        });
-      return true;
+      return dispatch(req, res, () => createContextValues().set(kExchange, { exchange, remoteAddress: remoteAddressOf(req) }));
     },
   };
 }
@@ -158,12 +143,6 @@ async function gate<X extends NativeExchange>(ctx: HandlerContext, opts: NativeH
   }
   upstream.set("baggage", withRequestId(upstream.get("baggage") ?? ctx.requestHeader.get("baggage"), requestId));
   ctx.values.set(kUpstreamHeaders, upstream);
-}
-
-/** Passes a gRPC response body through, then fixes the `grpc-message` trailer written after it. */
-async function* respecOnEnd(body: AsyncIterable<Uint8Array> | undefined, trailer: Headers): AsyncIterable<Uint8Array> {
-  if (body) yield* body;
-  respecGrpcMessage(trailer);
 }
 
 /** W3C baggage with `request_id` set to the gateway's id (a client's own `request_id` entry is replaced). */
