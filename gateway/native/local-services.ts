@@ -15,7 +15,8 @@ import type { NativeExchange, NativeHandler } from "./proxy.js";
 export interface LocalServicesOptions {
   /**
    * The services the gateway fronts, listed and described by reflection: a list, or a function answering the
-   * current one (services loaded over their upstream's reflection come and change while the gateway runs).
+   * current one (services loaded over their upstream's reflection come and change while the gateway runs),
+   * the same list object until it changes.
    */
   readonly services: readonly DescService[] | (() => readonly DescService[]);
   /** The gateway's own liveness for `grpc.health.v1` (service ""): true once it listens, false once it stops. */
@@ -46,16 +47,12 @@ export function createLocalServices(opts: LocalServicesOptions): NativeHandler {
   const requestIdHeader = (opts.requestIdHeader ?? "x-request-id").toLowerCase();
   const maxBytes = opts.maxMessageBytes ?? 4 * 1024 * 1024;
   const current = typeof opts.services === "function" ? opts.services : () => opts.services as readonly DescService[];
-  // Indexed again only when the list changes (a reflection refresh applied a new schema).
+  // Indexed again only when the list changes (a reflection refresh applied a new schema: a new list).
   let indexed: { services: readonly DescService[]; index: ReturnType<typeof reflectionIndexFor> } | undefined;
-  const index = {
-    get() {
-      const services = current();
-      if (!indexed || indexed.services.length !== services.length || indexed.services.some((s, i) => s !== services[i])) {
-        indexed = { services, index: reflectionIndexFor(services) };
-      }
-      return indexed.index;
-    },
+  const index = () => {
+    const services = current();
+    if (indexed?.services !== services) indexed = { services, index: reflectionIndexFor(services) };
+    return indexed.index;
   };
   const router = createConnectRouter({
     acceptCompression: [compressionGzip, compressionBrotli],
@@ -67,8 +64,8 @@ export function createLocalServices(opts: LocalServicesOptions): NativeHandler {
       ctx.responseHeader.set(requestIdHeader, exchange?.requestId ?? requestIdOf(ctx.requestHeader.get(requestIdHeader) ?? undefined));
     },
   });
-  router.service(v1.ServerReflection, { serverReflectionInfo: (requests) => answerEach(requests, (r) => index.get().answer(r), opts.stopping) });
-  router.service(v1alpha.ServerReflection, { serverReflectionInfo: (requests) => answerEach(requests, (r) => index.get().answerV1alpha(r), opts.stopping) });
+  router.service(v1.ServerReflection, { serverReflectionInfo: (requests) => answerEach(requests, (r) => index().answer(r), opts.stopping) });
+  router.service(v1alpha.ServerReflection, { serverReflectionInfo: (requests) => answerEach(requests, (r) => index().answerV1alpha(r), opts.stopping) });
   const status = () => (opts.serving() && !opts.stopping.aborted ? Status.SERVING : Status.NOT_SERVING);
   router.service(Health, {
     check(req, ctx) {

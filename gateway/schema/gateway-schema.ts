@@ -15,7 +15,7 @@ import { createReflectionSource, type ReflectionSource, type ReflectionSourceDep
 export interface GatewaySchema {
   /** Routes of every service; follows schema changes. */
   readonly router: Router;
-  /** Every service reachable through the gateway now (built-in first). */
+  /** Every service reachable through the gateway now (built-in first); a new list after each change, the same one until then. */
   services(): readonly DescService[];
   /** The OpenAPI document of every route now (made again after a change). */
   openApi(): OpenApiDocument;
@@ -64,9 +64,11 @@ export async function startGatewaySchema(opts: GatewaySchemaOptions): Promise<Ga
   const reflected = () => sources.flatMap((s) => s.current() ?? []);
   const listeners: (() => void)[] = [];
   let router = createRouter(builtin);
+  let services: readonly DescService[] = opts.builtin;
   let document: OpenApiDocument | undefined;
   const changed = () => {
     router = createRouter(allBindings(builtin, reflected()));
+    services = [...opts.builtin, ...reflected().flatMap((r) => r.services)];
     document = undefined;
     for (const listener of listeners) listener();
   };
@@ -80,7 +82,7 @@ export async function startGatewaySchema(opts: GatewaySchemaOptions): Promise<Ga
   const timers = sources.map((s) => setInterval(() => void tick(s), s.refreshMs).unref());
   return {
     router: { match: (verb, path) => router.match(verb, path) },
-    services: () => [...opts.builtin, ...reflected().flatMap((r) => r.services)],
+    services: () => services,
     openApi: () => (document ??= openApiDocument(allBindings(builtin, reflected()), opts.openApiInfo)),
     noRoute: (verb, path) => noRoute(verb, path, sources.filter((s) => !s.current()).map((s) => s.cluster)),
     pendingCluster: (service) => sources.find((s) => !s.current() && s.services.includes(service))?.cluster,
