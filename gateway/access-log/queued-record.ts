@@ -1,38 +1,19 @@
 import type { MessageInitShape } from "@bufbuild/protobuf";
 import type { LogRecordSchema } from "../../gen/mesh/logging/v1/logging_pb.js";
+import type { LogEntry } from "../../lib/request-log.js";
 
 /** One request's record as the gateway builds it (the generated LogRecord's init shape). */
 export type LogRecordInit = MessageInitShape<typeof LogRecordSchema>;
 
 /**
- * A record as the shipper holds it: a plain object of one fixed shape with
+ * A record as the shipper holds it: the stored record's fields (lib/request-log.ts) but the one the logging
+ * service adds, with the timestamp as the wire carries it. A plain object of one fixed shape with
  * every field present, which the transport encodes as a LogRecord. Measured
  * with typical values it takes ~0.65 KB of heap, half of what the same record
  * as a generated message object (`create(LogRecordSchema, …)`, ~1.3 KB)
  * takes.
  */
-export interface QueuedRecord {
-  readonly requestId: string;
-  readonly traceId: string;
-  readonly spanId: string;
-  readonly timestamp: LogRecordInit["timestamp"];
-  readonly method: string;
-  readonly path: string;
-  readonly route: string;
-  readonly statusCode: number;
-  readonly latency: number;
-  readonly ip: string;
-  readonly userAgent: string;
-  readonly userId: string;
-  readonly projectId: string;
-  readonly apiKeyId: string;
-  readonly cacheStatus: string;
-  readonly rateLimited: boolean;
-  readonly upstreamService: string;
-  readonly bytesIn: number;
-  readonly bytesOut: number;
-  readonly errorCode: string;
-}
+export type QueuedRecord = Readonly<Omit<LogEntry, "timestamp" | "ingestedAt"> & { timestamp: LogRecordInit["timestamp"] }>;
 
 // A number the wire type cannot hold would fail to encode the whole message on
 // every retry; so sizes beyond uint32 are sent as its maximum (as the proto
