@@ -3,13 +3,8 @@ import { setTimeout as sleep } from "node:timers/promises";
 import type * as grpc from "@grpc/grpc-js";
 import { Code } from "@connectrpc/connect";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { startGateway, type RunningGateway } from "../../gateway/app.js";
-import { loadGatewayConfig } from "../../gateway/config/load.js";
 import { identityHeaders } from "../../lib/identity.js";
-import { createLogger } from "../../lib/logger.js";
-import { startAnalyticsHarness, type AnalyticsHarness } from "../support/analytics-harness.js";
-import { startAuthHarness, type AuthHarness } from "../support/auth-harness.js";
-import { startProjectHarness, type ProjectHarness } from "../support/project-harness.js";
+import { startGatewayWithServices, type GatewayWithServices } from "../support/gateway-with-services.js";
 import { badRequestOf, protoClient, serverStream, unary, type CallOptions, type ServerStream } from "../support/proto-loader-client.js";
 import { useGlobalTracing } from "../support/tracing.js";
 
@@ -17,26 +12,17 @@ import { useGlobalTracing } from "../support/tracing.js";
 // from proto/ alone, against every service directly and through the gateway (embedded stores).
 useGlobalTracing(); // a real tracer provider, as NodeSDK registers in production: the gateway answers x-trace-id
 
-let auth: AuthHarness;
-let project: ProjectHarness;
-let analytics: AnalyticsHarness; // with its logging service
-let gateway: RunningGateway;
+let mesh: GatewayWithServices;
 let gw: string;
 const clients: grpc.Client[] = [];
 
 beforeAll(async () => {
-  [auth, project, analytics] = await Promise.all([startAuthHarness(), startProjectHarness(), startAnalyticsHarness({ owned: {} })]);
-  const cfg = loadGatewayConfig({ env: {
-    GATEWAY_PORT: "0", GATEWAY_ADMIN_PORT: "0", UPSTREAM_AUTH: auth.address, UPSTREAM_PROJECT: project.address,
-    UPSTREAM_LOGGING: analytics.logging.address, UPSTREAM_ANALYTICS: analytics.analytics.address,
-  } });
-  gateway = await startGateway({ ...cfg, listener: { ...cfg.listener, address: "127.0.0.1" } }, createLogger({ service: "gateway", level: "silent" }));
-  gw = `127.0.0.1:${gateway.port}`;
+  mesh = await startGatewayWithServices();
+  gw = mesh.gatewayAddress;
 }, 60_000);
 afterAll(async () => {
   for (const c of clients) c.close();
-  await gateway?.stop();
-  await Promise.all([auth?.stop(), project?.stop(), analytics?.stop()]);
+  await mesh?.stop();
 });
 
 const client = (service: Parameters<typeof protoClient>[0], address: string) => {
@@ -78,34 +64,34 @@ async function ingestUntilTailed<T extends { log: { requestId: string } }>(tail:
 
 describe("grpc-js + proto-loader, each service directly", () => {
   it("auth: registers and logs in (unary), then reads the profile with the bearer token in metadata", async () => {
-    const bearer = await signIn(auth.address);
-    const profile = await unary<{ user: { email: string } }>(client("auth", auth.address), "GetProfile", {}, { metadata: bearer });
+    const bearer = await signIn(mesh.auth.address);
+    const profile = await unary<{ user: { email: string } }>(client("auth", mesh.auth.address), "GetProfile", {}, { metadata: bearer });
     expect(profile.message.user.email).toMatch(/^interop-.*@example\.com$/);
   });
 
   it("auth: answers a bad email and password with INVALID_ARGUMENT and a google.rpc.BadRequest in grpc-status-details-bin", async () => {
-    const err = await failure(unary(client("auth", auth.address), "Register", { email: "not-an-email", password: "short", name: "X" }));
+    const err = await failure(unary(client("auth", mesh.auth.address), "Register", { email: "not-an-email", password: "short", name: "X" }));
     expect(err.code).toBe(Code.InvalidArgument);
     expect(badRequestOf(err)?.fieldViolations.map((v) => v.field)).toEqual(["email", "password"]);
   });
 
   it("auth: ends a slow call (argon2 login) past a tiny deadline with DEADLINE_EXCEEDED", async () => {
-    const err = await failure(unary(client("auth", auth.address), "Login", { email: newEmail(), password: PASSWORD }, { deadlineMs: 2 }));
+    const err = await failure(unary(client("auth", mesh.auth.address), "Login", { email: newEmail(), password: PASSWORD }, { deadlineMs: 2 }));
     expect(err.code).toBe(Code.DeadlineExceeded);
   });
 
   it("project: creates and reads a project as the caller named in x-user-id metadata", async () => {
     const owner = { metadata: identityHeaders({ userId: `u-${randomUUID()}` }) };
-    const created = await unary<{ project: { id: string } }>(client("project", project.address), "CreateProject", { name: "interop" }, owner);
-    const got = await unary<{ project: { name: string } }>(client("project", project.address), "GetProject", { id: created.message.project.id }, owner);
+    const created = await unary<{ project: { id: string } }>(client("project", mesh.project.address), "CreateProject", { name: "interop" }, owner);
+    const got = await unary<{ project: { name: string } }>(client("project", mesh.project.address), "GetProject", { id: created.message.project.id }, owner);
     expect(got.message.project.name).toBe("interop");
     const stranger = { metadata: identityHeaders({ userId: `u-${randomUUID()}` }) };
-    expect((await failure(unary(client("project", project.address), "GetProject", { id: created.message.project.id }, stranger))).code)
+    expect((await failure(unary(client("project", mesh.project.address), "GetProject", { id: created.message.project.id }, stranger))).code)
       .toBe(Code.NotFound);
   });
 
   it("logging: TailLogs (server streaming) delivers a record ingested after it opened, then ends at its deadline with DEADLINE_EXCEEDED", async () => {
-    const logging = client("logging", analytics.logging.address);
+    const logging = client("logging", mesh.analytics.logging.address);
     const tail = serverStream<{ log: { requestId: string } }>(logging, "TailLogs", {}, { ...admin, deadlineMs: 3_000 });
     const ingested = await ingestUntilTailed(tail, (log) => unary(logging, "IngestLog", { log }, admin));
     expect(ingested.log.requestId).toMatch(/^interop-/);
@@ -113,9 +99,9 @@ describe("grpc-js + proto-loader, each service directly", () => {
   });
 
   it("analytics: answers GetSummary and holds WatchAlertEvents open until its deadline (DEADLINE_EXCEEDED)", async () => {
-    const summary = await unary<{ totalRequests: string }>(client("analytics", analytics.analytics.address), "GetSummary", {}, admin);
+    const summary = await unary<{ totalRequests: string }>(client("analytics", mesh.analytics.analytics.address), "GetSummary", {}, admin);
     expect(summary.message).toHaveProperty("totalRequests");
-    const watch = serverStream(client("analytics", analytics.analytics.address), "WatchAlertEvents", {}, { ...admin, deadlineMs: 300 });
+    const watch = serverStream(client("analytics", mesh.analytics.analytics.address), "WatchAlertEvents", {}, { ...admin, deadlineMs: 300 });
     expect((await watch.ended).code).toBe(Code.DeadlineExceeded);
   });
 });
@@ -158,11 +144,11 @@ describe("grpc-js + proto-loader through the gateway", () => {
     expect(summary.message).toHaveProperty("totalRequests");
     // Identity metadata from clients never passes: an admin claim beside the key reads nothing outside its project.
     const other = { requestId: `interop-${randomUUID()}`, projectId: `other-${randomUUID()}`, method: "GET", path: "/x", statusCode: 200 };
-    await unary(client("logging", analytics.logging.address), "IngestLog", { log: other }, admin);
+    await unary(client("logging", mesh.analytics.logging.address), "IngestLog", { log: other }, admin);
     const logs = await unary<{ logs: unknown[] }>(client("logging", gw), "QueryLogs", { projectId: other.projectId },
       { metadata: { "x-api-key": key.message.key, "x-user-id": "interop-admin", "x-user-roles": "user,admin" } });
     expect(logs.message.logs).toEqual([]);
-    expect((await unary<{ logs: unknown[] }>(client("logging", analytics.logging.address), "QueryLogs", { projectId: other.projectId }, admin))
+    expect((await unary<{ logs: unknown[] }>(client("logging", mesh.analytics.logging.address), "QueryLogs", { projectId: other.projectId }, admin))
       .message.logs).toHaveLength(1);
   });
 

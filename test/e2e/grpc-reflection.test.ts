@@ -1,8 +1,7 @@
 import { getOption, toJson, type DescService } from "@bufbuild/protobuf";
 import { Code, createClient } from "@connectrpc/connect";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { GATEWAY_SERVICES, startGateway, type RunningGateway } from "../../gateway/app.js";
-import { loadGatewayConfig } from "../../gateway/config/load.js";
+import { GATEWAY_SERVICES } from "../../gateway/app.js";
 import { http } from "../../gen/google/api/annotations_pb.js";
 import { HttpRuleSchema } from "../../gen/google/api/http_pb.js";
 import * as v1 from "../../gen/grpc/reflection/v1/reflection_pb.js";
@@ -14,42 +13,30 @@ import { MethodPolicySchema, policy } from "../../gen/mesh/gateway/v1/policy_pb.
 import { LoggingService } from "../../gen/mesh/logging/v1/logging_pb.js";
 import { ProjectService } from "../../gen/mesh/project/v1/project_pb.js";
 import { createGrpcTransport } from "../../lib/grpc/transport.js";
-import { createLogger } from "../../lib/logger.js";
-import { startAnalyticsHarness, type AnalyticsHarness } from "../support/analytics-harness.js";
-import { startAuthHarness, type AuthHarness } from "../support/auth-harness.js";
+import { startGatewayWithServices, type GatewayWithServices } from "../support/gateway-with-services.js";
 import { healthCheck } from "../support/grpc-generic.js";
-import { startProjectHarness, type ProjectHarness } from "../support/project-harness.js";
 import { createReflectionClient, ReflectionError, type ReflectionClient } from "../support/reflection-client.js";
 
 // Every port of the mesh (each service's and the gateway's) described over gRPC server reflection
 // by a generic client: what grpcurl, Postman or another language's reflection client sees.
-let auth: AuthHarness;
-let project: ProjectHarness;
-let analytics: AnalyticsHarness; // with its logging service
-let gateway: RunningGateway;
+let mesh: GatewayWithServices;
 const clients: ReflectionClient[] = [];
 
 beforeAll(async () => {
-  [auth, project, analytics] = await Promise.all([startAuthHarness(), startProjectHarness(), startAnalyticsHarness({ owned: {} })]);
-  const cfg = loadGatewayConfig({ env: {
-    GATEWAY_PORT: "0", GATEWAY_ADMIN_PORT: "0", UPSTREAM_AUTH: auth.address, UPSTREAM_PROJECT: project.address,
-    UPSTREAM_LOGGING: analytics.logging.address, UPSTREAM_ANALYTICS: analytics.analytics.address,
-  } });
-  gateway = await startGateway({ ...cfg, listener: { ...cfg.listener, address: "127.0.0.1" } }, createLogger({ service: "gateway", level: "silent" }));
+  mesh = await startGatewayWithServices();
 }, 60_000);
 afterAll(async () => {
   for (const c of clients) c.close();
-  await gateway?.stop();
-  await Promise.all([auth?.stop(), project?.stop(), analytics?.stop()]);
+  await mesh?.stop();
 });
 
 /** Each port and the services it serves (besides health and reflection). */
 const ports: { name: string; address: () => string; services: readonly DescService[] }[] = [
-  { name: "auth", address: () => auth.address, services: [AuthService] },
-  { name: "project", address: () => project.address, services: [ProjectService] },
-  { name: "logging", address: () => analytics.logging.address, services: [LoggingService] },
-  { name: "analytics", address: () => analytics.analytics.address, services: [AnalyticsService] },
-  { name: "gateway", address: () => `127.0.0.1:${gateway.port}`, services: GATEWAY_SERVICES },
+  { name: "auth", address: () => mesh.auth.address, services: [AuthService] },
+  { name: "project", address: () => mesh.project.address, services: [ProjectService] },
+  { name: "logging", address: () => mesh.analytics.logging.address, services: [LoggingService] },
+  { name: "analytics", address: () => mesh.analytics.analytics.address, services: [AnalyticsService] },
+  { name: "gateway", address: () => `127.0.0.1:${mesh.gateway.port}`, services: GATEWAY_SERVICES },
 ];
 const served = [Health, v1.ServerReflection, v1alpha.ServerReflection];
 
@@ -103,17 +90,17 @@ describe.each(ports)("reflection on the $name port", ({ address, services }) => 
 
 describe("reflection and health on the gateway port", () => {
   it("answers reflection without credentials, echoing the request id, and counts the call in /stats", async () => {
-    const c = reflect(`127.0.0.1:${gateway.port}`, { metadata: { "x-request-id": "reflect-e2e-1" } });
+    const c = reflect(`127.0.0.1:${mesh.gateway.port}`, { metadata: { "x-request-id": "reflect-e2e-1" } });
     await c.listServices();
     expect((await c.headers()).get("x-request-id")).toEqual(["reflect-e2e-1"]);
     expect((await c.end()).code).toBe(0);
-    const stats = await (await fetch(`http://127.0.0.1:${gateway.adminPort}/stats`)).text();
+    const stats = await (await fetch(`http://127.0.0.1:${mesh.gateway.adminPort}/stats`)).text();
     expect(stats).toMatch(/mesh_gateway_requests_total\{route="\/grpc\.reflection\.v1\.ServerReflection\/ServerReflectionInfo",method="POST",status="200"\} [1-9]/);
   });
 
   it("lets a client call a method with descriptors from reflection alone, as grpcurl does", async () => {
-    const { service } = await reflect(`127.0.0.1:${gateway.port}`).describe("mesh.auth.v1.AuthService");
-    const transport = createGrpcTransport({ address: `127.0.0.1:${gateway.port}` });
+    const { service } = await reflect(`127.0.0.1:${mesh.gateway.port}`).describe("mesh.auth.v1.AuthService");
+    const transport = createGrpcTransport({ address: `127.0.0.1:${mesh.gateway.port}` });
     try {
       // Untyped, as for any client that learnt the service at run time.
       const dynamic = createClient(service, transport) as unknown as { getJwks(req: object): Promise<{ keys: unknown[] }> };
@@ -124,7 +111,7 @@ describe("reflection and health on the gateway port", () => {
   });
 
   it("reports its own liveness over grpc.health.v1 to a generic client", async () => {
-    expect(await healthCheck(`127.0.0.1:${gateway.port}`, "")).toBe("SERVING");
-    await expect(healthCheck(`127.0.0.1:${gateway.port}`, "mesh.auth.v1.AuthService")).rejects.toMatchObject({ code: Code.NotFound });
+    expect(await healthCheck(`127.0.0.1:${mesh.gateway.port}`, "")).toBe("SERVING");
+    await expect(healthCheck(`127.0.0.1:${mesh.gateway.port}`, "mesh.auth.v1.AuthService")).rejects.toMatchObject({ code: Code.NotFound });
   });
 });
