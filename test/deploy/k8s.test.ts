@@ -2,6 +2,7 @@ import { readFileSync } from "node:fs";
 import { join } from "node:path";
 import { exportJWK, generateKeyPair } from "jose";
 import { beforeAll, describe, expect, it } from "vitest";
+import { parse } from "yaml";
 import { GATEWAY_ENV_VARIABLES, upstreamEnvName } from "../../gateway/config/env-overrides.js";
 import { loadGatewayConfig } from "../../gateway/config/load.js";
 import { AnalyticsEnv, loadAnalyticsConfig } from "../../services/analytics/config.js";
@@ -316,7 +317,8 @@ function mountedFile(w: Workload, c: Container, path: string | undefined, object
 
 /** The cluster names of a gateway config file (YAML). */
 function clusterNames(yaml: string | undefined): string[] {
-  return [...(yaml ?? "").matchAll(/^\s*-\s*name:\s*([\w-]+)/gm)].map((m) => m[1]!);
+  const cfg = parse(yaml ?? "") as { clusters?: { name: string }[] } | null;
+  return (cfg?.clusters ?? []).map((c) => c.name);
 }
 
 /** Why a value looks like a committed credential, if it does. */
