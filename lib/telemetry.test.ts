@@ -201,6 +201,22 @@ describe("startTelemetry", () => {
     await telemetry.shutdown();
   });
 
+  it("samples as OTEL_TRACES_SAMPLER says (parentbased_traceidratio 0: no root), a client's sampled parent still recorded", async () => {
+    vi.stubEnv("OTEL_EXPORTER_OTLP_ENDPOINT", collector.url);
+    vi.stubEnv("OTEL_TRACES_SAMPLER", "parentbased_traceidratio");
+    vi.stubEnv("OTEL_TRACES_SAMPLER_ARG", "0");
+    const telemetry = startTelemetry({ serviceName: "svc-test", env: process.env });
+    const root = trace.getTracer("t").startSpan("root");
+    const sampledParent = trace.setSpanContext(ROOT_CONTEXT, {
+      traceId: "4bf92f3577b34da6a3ce929d0e0e4736", spanId: "00f067aa0ba902b7", traceFlags: TraceFlags.SAMPLED, isRemote: true,
+    });
+    const child = trace.getTracer("t").startSpan("child", {}, sampledParent);
+    expect([root.isRecording(), child.isRecording()]).toEqual([false, true]);
+    root.end();
+    child.end();
+    await telemetry.shutdown();
+  });
+
   it("records every span when an OTLP endpoint is set (parent-based, always on)", async () => {
     const telemetry = startTelemetry({ serviceName: "svc-test", env: { OTEL_EXPORTER_OTLP_ENDPOINT: "http://127.0.0.1:1" } });
     const span = trace.getTracer("t").startSpan("op");
