@@ -160,20 +160,26 @@ describe("API-key verifier", () => {
   });
 });
 
+/** Starts the verifier's watch on a stream whose one event (gw_alpha revoked) is sent when the answer is called. */
+async function watchingHeldEvent(svc: ReturnType<typeof setup>["svc"], verifier: ReturnType<typeof setup>["verifier"]): Promise<() => void> {
+  let announce!: () => void;
+  const announced = new Promise<void>((resolve) => { announce = resolve; });
+  svc.scripts = [async function* () {
+    await announced;
+    yield keyEvent(1n, "gw_alpha", "k-alpha");
+  }];
+  verifier.watch();
+  await vi.waitFor(() => expect(svc.watchRequests).toEqual([0n]));
+  return announce;
+}
+
 describe("API-key verifier: key events", () => {
   it("drops the cached verdict of a key named by an event", async () => {
     const { svc, verifier } = setup();
     svc.add("gw_beta", { id: "k-beta", projectId: "p1", userId: "owner-1" });
     await verifier.verify("gw_alpha");
     await verifier.verify("gw_beta");
-    let announce!: () => void;
-    const announced = new Promise<void>((resolve) => { announce = resolve; });
-    svc.scripts = [async function* () {
-      await announced;
-      yield keyEvent(1n, "gw_alpha", "k-alpha");
-    }];
-    verifier.watch();
-    await vi.waitFor(() => expect(svc.watchRequests).toEqual([0n]));
+    const announce = await watchingHeldEvent(svc, verifier);
     svc.keys.delete(sha256("gw_alpha")); // revoked
     announce();
     await vi.waitFor(async () => expect(await verifier.verify("gw_alpha")).toBeUndefined());
@@ -183,14 +189,7 @@ describe("API-key verifier: key events", () => {
 
   it("does not let a valid answer that was in flight when the key's revocation arrived be served or cached", async () => {
     const { svc, verifier } = setup();
-    let announce!: () => void;
-    const announced = new Promise<void>((resolve) => { announce = resolve; });
-    svc.scripts = [async function* () {
-      await announced;
-      yield keyEvent(1n, "gw_alpha", "k-alpha");
-    }];
-    verifier.watch();
-    await vi.waitFor(() => expect(svc.watchRequests).toEqual([0n]));
+    const announce = await watchingHeldEvent(svc, verifier);
     let release!: () => void;
     svc.hold = new Promise<void>((resolve) => { release = resolve; });
     const inFlight = verifier.verify("gw_alpha"); // decided "valid" before the revocation
