@@ -5,10 +5,10 @@
  * without persistence and stopped after the run.
  */
 import { spawn, spawnSync } from "node:child_process";
-import { createServer, type AddressInfo } from "node:net";
 import { setTimeout as sleep } from "node:timers/promises";
 import { Redis } from "ioredis";
 import { pidListeningOn } from "../support.js";
+import { freePort } from "../../test/support/processes.js";
 
 export interface BenchRedis {
   readonly url: string;
@@ -40,14 +40,6 @@ export async function openBenchRedis(choice: string | undefined): Promise<BenchR
       await new Promise((resolve) => proc.once("exit", resolve));
     },
   };
-}
-
-async function freePort(): Promise<number> {
-  const s = createServer();
-  await new Promise<void>((resolve) => s.listen(0, "127.0.0.1", resolve));
-  const { port } = s.address() as AddressInfo;
-  await new Promise((resolve) => s.close(resolve));
-  return port;
 }
 
 /** Waits (≤ 5 s) for the server to answer; its version. */

@@ -5,7 +5,7 @@ import { Code } from "@connectrpc/connect";
 import { pino } from "pino";
 import { afterEach, describe, expect, it } from "vitest";
 import { freePort, stopProcess, untilAccepting } from "../../test/support/processes.js";
-import { rejectionOf } from "../../test/support/rejection.js";
+import { rejectionOf, timedUnavailable, untilSucceeds } from "../../test/support/rejection.js";
 import { openGatewayState } from "./open.js";
 import type { GatewayState } from "./port.js";
 import { createRedisState } from "./redis.js";
@@ -21,28 +21,6 @@ async function startRedis(port: number): Promise<ChildProcess> {
   const child = spawn("redis-server", ["--bind", "127.0.0.1", "--port", String(port), "--save", "", "--appendonly", "no", "--daemonize", "no"], { stdio: "ignore" });
   await untilAccepting(child, port, "redis-server", 10_000);
   return child;
-}
-
-/** Runs `call`, expecting UNAVAILABLE; answers how long it took, ms. */
-async function timedUnavailable(call: () => Promise<unknown>): Promise<number> {
-  const started = performance.now();
-  const err = await rejectionOf(call());
-  expect(err.code, String(err.cause)).toBe(Code.Unavailable);
-  return performance.now() - started;
-}
-
-/** Retries `call` until it succeeds or `ms` pass; answers how long it took. */
-async function untilSucceeds(call: () => Promise<unknown>, ms: number): Promise<number> {
-  const started = performance.now();
-  for (;;) {
-    try {
-      await call();
-      return performance.now() - started;
-    } catch (err) {
-      if (performance.now() - started > ms) throw err;
-      await sleep(20);
-    }
-  }
 }
 
 /** One call of every method. */
@@ -90,7 +68,7 @@ describe.skipIf(!haveRedisServer && process.env.CI !== "true")("GatewayState out
     expect(await slowestFailure(state)).toBeLessThan(1_000);
 
     server = await startRedis(port);
-    expect(await untilSucceeds(() => state!.ping(), 5_000)).toBeLessThan(5_000);
+    expect(await untilSucceeds(() => state!.ping(), 5_000, 20)).toBeLessThan(5_000);
     for (const call of everyCall(state)) await call();
     expect((await state.rateLimit({ key: "after", limit: 2, periodMs: 60_000 })).remaining).toBe(1);
     expect(lines).toEqual(["gateway state: Redis", UNAVAILABLE_LOG, "Redis reachable again"]);
@@ -108,7 +86,7 @@ describe.skipIf(!haveRedisServer && process.env.CI !== "true")("GatewayState out
     expect(await slowestFailure(state)).toBeLessThan(1_000);
 
     server.kill("SIGCONT");
-    expect(await untilSucceeds(() => state!.ping(), 5_000)).toBeLessThan(5_000);
+    expect(await untilSucceeds(() => state!.ping(), 5_000, 20)).toBeLessThan(5_000);
     for (const call of everyCall(state)) await call();
     expect(lines).toEqual(["gateway state: Redis", UNAVAILABLE_LOG, "Redis reachable again"]);
   });
@@ -119,7 +97,7 @@ describe.skipIf(!haveRedisServer && process.env.CI !== "true")("GatewayState out
     expect(await slowestFailure(state)).toBeLessThan(1_000);
 
     server = await startRedis(port);
-    expect(await untilSucceeds(() => state!.ping(), 5_000)).toBeLessThan(5_000);
+    expect(await untilSucceeds(() => state!.ping(), 5_000, 20)).toBeLessThan(5_000);
     expect((await state.rateLimit({ key: "late", limit: 2, periodMs: 60_000 })).allowed).toBe(true);
   });
 

@@ -11,8 +11,8 @@ import {
 import { pino } from "pino";
 import { afterAll, afterEach, beforeEach, describe, expect, it } from "vitest";
 import { describeWithServer, uniqueSchema } from "../../test/support/integration.js";
-import { ferretdbBinary, haveFerretdb, startFerretdb, stopProcess } from "../../test/support/processes.js";
-import { rejectionOf } from "../../test/support/rejection.js";
+import { ferretdbBinary, freePort, haveFerretdb, startFerretdb, stopProcess } from "../../test/support/processes.js";
+import { rejectionOf, timedUnavailable, untilSucceeds } from "../../test/support/rejection.js";
 import type { DocumentDb } from "./documents.js";
 import { documentDbContract } from "./documents-contract.js";
 import { createMongoDocumentDb, mongoError } from "./mongo.js";
@@ -80,23 +80,6 @@ describe("mongoError", () => {
   });
 });
 
-/** A loopback port nothing listens on (free a moment ago). */
-async function closedPort(): Promise<number> {
-  const server = createServer();
-  await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
-  const { port } = server.address() as { port: number };
-  await new Promise((resolve) => server.close(resolve));
-  return port;
-}
-
-/** Runs `call`, expecting UNAVAILABLE; answers how long it took. */
-async function timedUnavailable(call: () => Promise<unknown>): Promise<number> {
-  const started = performance.now();
-  const err = await rejectionOf(call());
-  expect(err.code, String(err.cause)).toBe(Code.Unavailable);
-  return performance.now() - started;
-}
-
 describe("createMongoDocumentDb", () => {
   it("throws INTERNAL for a malformed URL", () => {
     expect(() => createMongoDocumentDb("mongodb://", "x")).toThrow(expect.objectContaining({ code: Code.Internal }));
@@ -110,7 +93,7 @@ describe("an unreachable MongoDB", () => {
   });
 
   it("fails operations with UNAVAILABLE within 5 s when nothing listens", async () => {
-    const db = createMongoDocumentDb(`mongodb://127.0.0.1:${await closedPort()}/x`, "x");
+    const db = createMongoDocumentDb(`mongodb://127.0.0.1:${await freePort()}/x`, "x");
     opened.push(db);
     expect(await timedUnavailable(() => db.collection("c").find({}))).toBeLessThan(5_000);
     expect(await timedUnavailable(() => db.collection("c").findOneAndUpdate({ _id: "l" }, { $set: { o: 1 } }))).toBeLessThan(5_000);
@@ -133,7 +116,7 @@ describe("an unreachable MongoDB", () => {
   });
 
   it("openDocumentDb refuses to start with UNAVAILABLE naming the server", async () => {
-    const port = await closedPort();
+    const port = await freePort();
     const started = performance.now();
     const err = await rejectionOf(openDocumentDb({ url: `mongodb://user:secret@127.0.0.1:${port}/x`, dbName: "x" }));
     expect(performance.now() - started).toBeLessThan(5_000);
@@ -147,20 +130,6 @@ if (!haveFerretdb && process.env.CI !== "true") {
   process.stderr.write(`\n[skip] DocumentDb recovery: ${ferretdbBinary} is missing (scripts/infra/up.sh builds it)\n`);
 }
 
-/** Retries `call` until it succeeds or `ms` pass; answers how long it took. */
-async function untilSucceeds(call: () => Promise<unknown>, ms: number): Promise<number> {
-  const started = performance.now();
-  for (;;) {
-    try {
-      await call();
-      return performance.now() - started;
-    } catch (err) {
-      if (performance.now() - started > ms) throw err;
-      await new Promise((resolve) => setTimeout(resolve, 200));
-    }
-  }
-}
-
 describe.skipIf(!haveFerretdb && process.env.CI !== "true")("DocumentDb recovery (a FerretDB of its own)", () => {
   let dir: string;
   let port: number;
@@ -168,7 +137,7 @@ describe.skipIf(!haveFerretdb && process.env.CI !== "true")("DocumentDb recovery
   let db: DocumentDb | undefined;
   beforeEach(async () => {
     dir = await mkdtemp(join(tmpdir(), "mesh-ferretdb-"));
-    port = await closedPort();
+    port = await freePort();
   });
   afterEach(async () => {
     await db?.close();

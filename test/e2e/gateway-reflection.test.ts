@@ -1,5 +1,4 @@
 import { rm } from "node:fs/promises";
-import { createServer } from "node:net";
 import { getOption, type DescMethodUnary, type DescService } from "@bufbuild/protobuf";
 import { Code, ConnectError } from "@connectrpc/connect";
 import { exportJWK, generateKeyPair, SignJWT, type JWK } from "jose";
@@ -12,20 +11,12 @@ import { createGrpcTransport, type GrpcTransport } from "../../lib/grpc/transpor
 import { compileGreeter, startGreeter, type CompiledGreeter, type GreeterServer, type GreeterVariant } from "../support/python-greeter.js";
 import { createReflectionClient } from "../support/reflection-client.js";
 import { describeWithToolchain, findPython } from "../support/toolchains.js";
+import { freePort } from "../support/processes.js";
 
 // A Python gRPC server (test/fixtures/reflected-greeter) joins through a reflection cluster: the gateway
 // learns its routes over server reflection, with no gen/ code and no restart.
 
 interface Reply { status: number; body: Record<string, unknown> }
-
-/** A free loopback port (the gateway is configured with it before the server starts). */
-async function freePort(): Promise<number> {
-  const server = createServer().listen(0, "127.0.0.1");
-  await new Promise((r) => server.once("listening", r));
-  const port = (server.address() as { port: number }).port;
-  await new Promise((r) => server.close(r));
-  return port;
-}
 
 async function until<T>(what: string, probe: () => Promise<T | undefined>, timeoutMs = 20_000): Promise<T> {
   const deadline = Date.now() + timeoutMs;

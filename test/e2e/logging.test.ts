@@ -21,7 +21,7 @@ import {
   type LoggingHarness, type LoggingInstance,
 } from "../support/logging-harness.js";
 import { recordStream, type StreamRecorder } from "../support/project-harness.js";
-import { rejectionOf } from "../support/rejection.js";
+import { rejectionOf, timedUnavailable, untilSucceeds } from "../support/rejection.js";
 
 type LoggingClient = Client<typeof LoggingService>;
 type TailFilter = MessageInitShape<typeof TailLogsRequestSchema>;
@@ -453,28 +453,6 @@ describe.skipIf(!haveFerretdb && process.env.CI !== "true")("logging service whi
     await rm(dir, { recursive: true, force: true });
     service = ferretdb = undefined;
   });
-
-  /** Runs `call`, expecting UNAVAILABLE; answers how long it took. */
-  async function timedUnavailable(call: () => Promise<unknown>): Promise<number> {
-    const started = performance.now();
-    const err = await rejectionOf(call());
-    expect(err.code, err.message).toBe(Code.Unavailable);
-    return performance.now() - started;
-  }
-
-  /** Retries `call` until it succeeds or `ms` pass; answers how long it took. */
-  async function untilSucceeds(call: () => Promise<unknown>, ms: number): Promise<number> {
-    const started = performance.now();
-    for (;;) {
-      try {
-        await call();
-        return performance.now() - started;
-      } catch (err) {
-        if (performance.now() - started > ms) throw err;
-        await sleep(200);
-      }
-    }
-  }
 
   it("fails IngestLog, IngestLogBatch and QueryLogs with UNAVAILABLE within 5 s each while MongoDB is down", { timeout: 60_000 }, async () => {
     const client = service!.client;

@@ -1,5 +1,4 @@
 import { randomUUID } from "node:crypto";
-import { createServer } from "node:net";
 import { setTimeout as sleep } from "node:timers/promises";
 import { create, type DescMessage, type DescMethodServerStreaming, type MessageInitShape } from "@bufbuild/protobuf";
 import * as grpc from "@grpc/grpc-js";
@@ -20,6 +19,7 @@ import { loadAnalyticsConfig } from "../../services/analytics/config.js";
 import { startLoggingService } from "../../services/logging/app.js";
 import { loadLoggingConfig } from "../../services/logging/config.js";
 import { uniqueSchema } from "./integration.js";
+import { freePort } from "./processes.js";
 
 // ---------------------------------------------------------------------------
 // Fixtures shared by the analytics unit tests and the e2e suite
@@ -106,15 +106,6 @@ export const ALERT_INTERVAL_MS = 200;
 export const HEALTH_INTERVAL_MS = 200;
 
 const admin = { headers: identityHeaders({ userId: "harness-admin", roles: ["user", "admin"] }) };
-
-/** A port free at the moment of asking (the health targets must name the analytics port before it starts). */
-async function freePort(): Promise<number> {
-  const server = createServer();
-  await new Promise<void>((resolve, reject) => server.once("error", reject).listen(0, "127.0.0.1", resolve));
-  const { port } = server.address() as { port: number };
-  await new Promise<void>((resolve) => server.close(() => resolve()));
-  return port;
-}
 
 /**
  * Starts a logging service and `replicas` analytics instances on loopback

@@ -5,6 +5,7 @@ import { createLogger } from "../../../lib/logger.js";
 import { createEmbeddedDocumentDb } from "../../../lib/stores/embedded-documents.js";
 import { createHealthStore, type HealthSample, type HealthStore } from "../storage/health.js";
 import { createHealthProber } from "./health-prober.js";
+import { freePort } from "../../../test/support/processes.js";
 
 let t = new Date("2026-01-01T00:00:00Z");
 const now = () => t;
@@ -18,14 +19,6 @@ let closed: string;
 let silent: Server;
 let silentAddress: string;
 const sockets: Socket[] = [];
-
-async function freePort(): Promise<number> {
-  const s = createServer();
-  await new Promise<void>((resolve) => s.listen(0, "127.0.0.1", resolve));
-  const { port } = s.address() as AddressInfo;
-  await new Promise((resolve) => s.close(resolve));
-  return port;
-}
 
 beforeAll(async () => {
   server = createGrpcServer({ services: [] });
